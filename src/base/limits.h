@@ -1,0 +1,22 @@
+/* Every input limit in one place, each with its reason (in the spirit of SQLite's sqliteLimit.h).
+ * A limit that is hit gives the peer a clean error (VK_ETOOBIG -> 413/400), never a truncation. */
+#ifndef VK_BASE_LIMITS_H
+#define VK_BASE_LIMITS_H
+
+#define VK_MAX_HEADER_BYTES (8 * 1024)  /* whole request line + headers; enforced by libmicrohttpd */
+#define VK_MAX_HEADERS      64          /* header fields kept per request */
+#define VK_MAX_BODY         (64 * 1024) /* form bodies; nothing we accept is larger */
+#define VK_MAX_PARAMS       64          /* form or query parameters per request */
+#define VK_MAX_PARAM_LEN    4096        /* one decoded name or value */
+#define VK_MAX_QUERY        8192        /* raw query string */
+#define VK_MAX_JWT_LEN      8192        /* compact JWS accepted anywhere */
+#define VK_MAX_JWKS_KEYS    32          /* keys kept in one key set */
+#define VK_MAX_JSON_INPUT   (64 * 1024) /* bound the length before jansson sees it */
+#define VK_MAX_SCOPES       32          /* scope tokens in one request */
+#define VK_MAX_SCOPE_LEN    1024        /* the whole scope string */
+#define VK_MAX_RESOURCES    8           /* RFC 8707 resource parameters per request */
+#define VK_MAX_REDIRECT_URIS 16         /* registered per client */
+#define VK_MAX_ID_LEN       128         /* client ids, key ids */
+#define VK_REQ_ARENA_CAP    (512 * 1024) /* per-request arena: body + parsed copies + response */
+
+#endif

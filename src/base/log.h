@@ -1,0 +1,30 @@
+/* Structured log lines (key=value) to stderr, one write(2) per line so lines from worker threads
+ * never interleave. Values that came from a client must go through vk_log_escape first. There is
+ * no way to log a struct vk_secret: log vk_fp() of it. */
+#ifndef VK_BASE_LOG_H
+#define VK_BASE_LOG_H
+
+#include <stddef.h>
+
+#include "base/str.h"
+
+enum vk_log_level { VK_LOG_DEBUG, VK_LOG_INFO, VK_LOG_WARN, VK_LOG_ERROR };
+
+void vk_log_set_level(enum vk_log_level lvl);
+/* Switches to buffered logging: lines are appended to a memory buffer that a background thread
+ * writes out every 50 ms (or at once when the buffer fills), so request threads never wait on a
+ * slow log destination and no line costs a system call of its own. vk_log_stop flushes and
+ * returns to direct writes; call it before exit. */
+int vk_log_start_async(void);
+void vk_log_stop(void);
+void vk_log(enum vk_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define vk_log_info(...)  vk_log(VK_LOG_INFO, __VA_ARGS__)
+#define vk_log_warn(...)  vk_log(VK_LOG_WARN, __VA_ARGS__)
+#define vk_log_error(...) vk_log(VK_LOG_ERROR, __VA_ARGS__)
+
+/* Copies s into out (size outsz, NUL-terminated) with control characters, quotes, backslashes,
+ * spaces and non-ASCII bytes replaced by \xNN, so a client cannot forge log lines. Truncates
+ * long values and marks them with "..." (a log field, not data). Returns out. */
+const char *vk_log_escape(vk_str s, char *out, size_t outsz);
+
+#endif

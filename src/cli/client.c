@@ -1,0 +1,301 @@
+/* valetkey client add|list|show|remove|rotate-secret (design.md §6). Prints JSON. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth/auth.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "grant/grant.h"
+#include "store/store.h"
+#include "token/token.h"
+
+static const char usage[] =
+    "usage: valetkey client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]...\n"
+    "                           [--scope \"a b\"] [--resource URI]... [--auth-method METHOD]\n"
+    "                           [--access-token-ttl SECONDS] [--first-party]\n"
+    "                           [--post-logout-redirect-uri URI]... [--data DIR]\n"
+    "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n";
+
+static json_t *split_array(const char *s, char sep)
+{
+    json_t *a = json_array();
+    vk_str rest = vk_str_c(s), t;
+    while (a != NULL && vk_str_next_token(&rest, sep, &t))
+        json_array_append_new(a, json_stringn(t.p, t.len));
+    return a;
+}
+
+static json_t *client_json(const struct vk_client *c, const char *secret)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "client_id", json_string(c->id));
+    if (secret != NULL)
+        json_object_set_new(j, "client_secret", json_string(secret));
+    json_object_set_new(j, "client_name", json_string(c->name));
+    json_object_set_new(j, "client_type", json_string(c->has_secret ? "confidential" : "public"));
+    json_object_set_new(j, "token_endpoint_auth_method", json_string(c->auth_method));
+    json_object_set_new(j, "grant_types", split_array(c->grant_types, ' '));
+    json_object_set_new(j, "scope", json_string(c->scope));
+    json_object_set_new(j, "redirect_uris", split_array(c->redirect_uris, '\n'));
+    json_object_set_new(j, "post_logout_redirect_uris",
+                        split_array(c->post_logout_redirect_uris, '\n'));
+    json_object_set_new(j, "resources", split_array(c->resources, ' '));
+    json_object_set_new(j, "access_token_ttl", json_integer(c->access_token_ttl));
+    json_object_set_new(j, "first_party", json_boolean(c->first_party));
+    json_object_set_new(j, "client_id_issued_at", json_integer(c->created_at));
+    return j;
+}
+
+/* Appends `v` to a separator-joined list kept in a fixed buffer. */
+static int append(char *buf, size_t n, const char *v, char sep)
+{
+    size_t len = strlen(buf);
+    if (len + strlen(v) + 2 > n)
+        return -1;
+    if (len > 0)
+        buf[len++] = sep;
+    memcpy(buf + len, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Redirect URIs: absolute, no fragment, https, or http only on loopback (RFC 9700 §2.6 / OAuth
+ * 2.1 §1.5), or a private-use scheme for native apps (RFC 8252 §7.1). Stored verbatim: the
+ * comparison at /authorize is exact. */
+static const char *check_redirect_uri(const char *u)
+{
+    vk_str s = vk_str_c(u);
+    if (s.len == 0 || s.len > 2000 || !vk_str_is_visible_ascii(s, false))
+        return "must be visible ASCII without spaces";
+    if (strchr(u, '#') != NULL)
+        return "must not contain a fragment";
+    if (!vk_resource_syntax_ok(s))
+        return "must be an absolute URI";
+    if (strncmp(u, "https://", 8) == 0)
+        return u[8] != '\0' && u[8] != '/' ? NULL : "needs a host";
+    if (strncmp(u, "http://", 7) == 0) {
+        const char *h = u + 7;
+        if (strncmp(h, "127.0.0.1", 9) == 0 && (h[9] == ':' || h[9] == '/' || h[9] == '\0'))
+            return NULL;
+        if (strncmp(h, "[::1]", 5) == 0 && (h[5] == ':' || h[5] == '/' || h[5] == '\0'))
+            return NULL;
+        if (strncmp(h, "localhost", 9) == 0 && (h[9] == ':' || h[9] == '/' || h[9] == '\0'))
+            return NULL;
+        return "http is allowed only for loopback addresses; use https";
+    }
+    if (strchr(u, '.') != NULL && strchr(u, ':') != NULL &&
+        strchr(u, '.') < strchr(u, ':'))
+        return NULL; /* reverse-domain private-use scheme, e.g. com.example.app:/cb */
+    return "must use https, loopback http, or a reverse-domain private-use scheme";
+}
+
+static int cmd_add(struct vk_store *st, int argc, char **argv)
+{
+    char grants[256] = "", redirects[VK_MAX_REDIRECT_URIS * 2048] = "", logout[4096] = "",
+         resources[4096] = "";
+    const char *name = NULL, *scope = "", *method = NULL;
+    bool is_public = false, first_party = false;
+    uint64_t ttl = 0;
+    size_t n_redirect = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *o = argv[i];
+        bool has_val = i + 1 < argc;
+        if (strcmp(o, "--public") == 0) {
+            is_public = true;
+        } else if (strcmp(o, "--first-party") == 0) {
+            first_party = true;
+        } else if (!has_val) {
+            fputs(usage, stderr);
+            return vk_cli_fail(2, "unknown option or missing value: %s", o);
+        } else if (strcmp(o, "--name") == 0) {
+            name = argv[++i];
+        } else if (strcmp(o, "--scope") == 0) {
+            scope = argv[++i];
+        } else if (strcmp(o, "--auth-method") == 0) {
+            method = argv[++i];
+        } else if (strcmp(o, "--access-token-ttl") == 0) {
+            if (vk_parse_u64(vk_str_c(argv[++i]), 1, 86400, &ttl) != VK_OK)
+                return vk_cli_fail(2, "--access-token-ttl must be 1..86400 seconds");
+        } else if (strcmp(o, "--grant") == 0) {
+            const char *g = argv[++i];
+            if (strcmp(g, "client_credentials") != 0 && strcmp(g, "authorization_code") != 0 &&
+                strcmp(g, "refresh_token") != 0)
+                return vk_cli_fail(2, "unsupported grant '%s' (client_credentials, "
+                                      "authorization_code, refresh_token)", g);
+            if (!vk_scope_list_contains(vk_str_c(grants), vk_str_c(g)) &&
+                append(grants, sizeof grants, g, ' ') != 0)
+                return vk_cli_fail(2, "too many grants");
+        } else if (strcmp(o, "--redirect-uri") == 0) {
+            const char *u = argv[++i], *why = check_redirect_uri(u);
+            if (why != NULL)
+                return vk_cli_fail(2, "redirect URI %s", why);
+            if (++n_redirect > VK_MAX_REDIRECT_URIS ||
+                append(redirects, sizeof redirects, u, '\n') != 0)
+                return vk_cli_fail(2, "too many redirect URIs");
+        } else if (strcmp(o, "--post-logout-redirect-uri") == 0) {
+            const char *u = argv[++i], *why = check_redirect_uri(u);
+            if (why != NULL)
+                return vk_cli_fail(2, "post-logout redirect URI %s", why);
+            if (append(logout, sizeof logout, u, '\n') != 0)
+                return vk_cli_fail(2, "too many post-logout redirect URIs");
+        } else if (strcmp(o, "--resource") == 0) {
+            const char *u = argv[++i];
+            if (!vk_resource_syntax_ok(vk_str_c(u)))
+                return vk_cli_fail(2, "resource must be an absolute URI without a fragment");
+            if (append(resources, sizeof resources, u, ' ') != 0)
+                return vk_cli_fail(2, "too many resources");
+        } else {
+            fputs(usage, stderr);
+            return vk_cli_fail(2, "unknown option '%s'", o);
+        }
+    }
+    if (name == NULL || name[0] == '\0' || strlen(name) > 200)
+        return vk_cli_fail(2, "--name is required (at most 200 characters)");
+    if (scope[0] != '\0' && !vk_scope_syntax_ok(vk_str_c(scope)))
+        return vk_cli_fail(2, "--scope must be space-separated scope tokens (RFC 6749 §3.3)");
+    if (grants[0] == '\0')
+        snprintf(grants, sizeof grants, "%s",
+                 (is_public || redirects[0] != '\0') ? "authorization_code refresh_token"
+                                                     : "client_credentials");
+    if (method == NULL)
+        method = is_public ? "none" : "client_secret_basic";
+    if (strcmp(method, "none") == 0)
+        is_public = true;
+    else if (strcmp(method, "client_secret_basic") != 0 &&
+             strcmp(method, "client_secret_post") != 0)
+        return vk_cli_fail(2, "--auth-method must be client_secret_basic, client_secret_post "
+                              "or none");
+    if (is_public && strcmp(method, "none") != 0)
+        return vk_cli_fail(2, "a public client has no secret: its auth method is none");
+    /* OAuth 2.1 §4.2: client credentials only for confidential clients. */
+    if (is_public && vk_scope_list_contains(vk_str_c(grants), VK_STR("client_credentials")))
+        return vk_cli_fail(2, "a public client cannot use client_credentials");
+    if (vk_scope_list_contains(vk_str_c(grants), VK_STR("authorization_code")) &&
+        redirects[0] == '\0')
+        return vk_cli_fail(2, "the authorization_code grant needs at least one --redirect-uri");
+
+    char id[64], secret[96];
+    uint8_t raw[16];
+    if (vk_rand(raw, sizeof raw) != VK_OK || vk_rand_token(VK_PREFIX_CLIENT_ID, 16, id,
+                                                           sizeof id) != VK_OK)
+        return vk_cli_fail(1, "no randomness");
+    struct vk_client c = {
+        .id = id,
+        .name = name,
+        .auth_method = method,
+        .grant_types = grants,
+        .scope = scope,
+        .redirect_uris = redirects,
+        .post_logout_redirect_uris = logout,
+        .resources = resources,
+        .access_token_ttl = (int64_t)ttl,
+        .first_party = first_party,
+        .created_at = vk_now(),
+    };
+    if (!is_public) {
+        if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, c.secret_digest) !=
+            VK_OK)
+            return vk_cli_fail(1, "no randomness");
+        c.has_secret = true;
+    }
+    struct vk_err err = {{0}};
+    if (st->ops->client_put(st, &c, &err) != VK_OK)
+        return vk_cli_fail(1, "%s", err.msg);
+    /* The secret is shown exactly once, here; the store keeps only its SHA-256. */
+    vk_cli_print_json(client_json(&c, is_public ? NULL : secret));
+    vk_wipe(secret, sizeof secret);
+    return 0;
+}
+
+int vk_cmd_client(int argc, char **argv)
+{
+    struct vk_config cfg;
+    struct vk_store *st = NULL;
+    struct vk_err err = {{0}};
+    struct vk_arena a;
+    int status = 1;
+    if (vk_cli_common(&cfg, &argc, argv) != 0)
+        return 2;
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    bool needs_id = strcmp(sub, "show") == 0 || strcmp(sub, "remove") == 0 ||
+                    strcmp(sub, "rotate-secret") == 0;
+    if (needs_id && argc != 3) {
+        fputs(usage, stderr);
+        return vk_cli_fail(2, "client %s needs exactly one client id", sub);
+    }
+    if (!needs_id && strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0) {
+        fputs(usage, stderr);
+        return vk_cli_fail(2, "unknown client command '%s'", sub);
+    }
+    if (vk_store_open(cfg.data, &st, &err) != VK_OK)
+        return vk_cli_fail(1, "%s", err.msg);
+    vk_arena_init(&a, 64 * 1024 * 1024);
+    if (strcmp(sub, "add") == 0) {
+        status = cmd_add(st, argc, argv);
+    } else if (strcmp(sub, "list") == 0) {
+        struct vk_client_list cl;
+        if (argc != 2) {
+            status = vk_cli_fail(2, "client list takes no arguments");
+        } else if (st->ops->client_list(st, &a, &cl) != VK_OK) {
+            status = vk_cli_fail(1, "cannot read clients");
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; arr != NULL && i < cl.n; i++)
+                json_array_append_new(arr, client_json(&cl.v[i], NULL));
+            vk_cli_print_json(arr);
+            status = 0;
+        }
+    } else {
+        vk_str id = vk_str_c(argv[2]);
+        struct vk_client c;
+        int rc = st->ops->client_get(st, &a, id, &c);
+        if (rc == VK_ENOTFOUND) {
+            status = vk_cli_fail(1, "no client with that id");
+        } else if (rc != VK_OK) {
+            status = vk_cli_fail(1, "cannot read the client: %s", vk_strerror(rc));
+        } else if (strcmp(sub, "show") == 0) {
+            vk_cli_print_json(client_json(&c, NULL));
+            status = 0;
+        } else if (strcmp(sub, "remove") == 0) {
+            rc = st->ops->client_delete(st, id);
+            if (rc != VK_OK) {
+                status = vk_cli_fail(1, "cannot remove the client: %s", vk_strerror(rc));
+            } else {
+                json_t *j = json_object();
+                json_object_set_new(j, "client_id", json_string(c.id));
+                json_object_set_new(j, "removed", json_true());
+                vk_cli_print_json(j);
+                status = 0;
+            }
+        } else if (!c.has_secret) {
+            status = vk_cli_fail(1, "a public client has no secret to rotate");
+        } else {
+            char secret[96];
+            uint8_t digest[VK_DIGEST_LEN];
+            if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, digest) != VK_OK ||
+                st->ops->client_set_secret(st, id, digest) != VK_OK) {
+                status = vk_cli_fail(1, "cannot rotate the secret");
+            } else {
+                json_t *j = json_object();
+                json_object_set_new(j, "client_id", json_string(c.id));
+                json_object_set_new(j, "client_secret", json_string(secret));
+                vk_cli_print_json(j);
+                status = 0;
+            }
+            vk_wipe(secret, sizeof secret);
+        }
+    }
+    vk_arena_clear(&a);
+    vk_store_close(st);
+    return status;
+}

@@ -1,0 +1,167 @@
+/* valetkey serve: wires the configuration, the store, the keyring, the HTTP adapter and the
+ * route table, then waits for SIGTERM/SIGINT. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "http/server.h"
+#include "oauth/app.h"
+
+static const char usage[] =
+    "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
+    "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n";
+
+static int parse_flags(struct vk_config *cfg, int argc, char **argv)
+{
+    static const struct {
+        const char *flag;
+        const char *key;
+    } flags[] = {{"--listen", "listen"},
+                 {"--issuer", "issuer"},
+                 {"--audience", "audience"},
+                 {"--access-token-ttl", "access_token_ttl"},
+                 {"--threads", "threads"}};
+    struct vk_err err = {{0}};
+    for (int i = 1; i < argc; i++) {
+        size_t k = 0;
+        for (; k < sizeof flags / sizeof flags[0]; k++)
+            if (strcmp(argv[i], flags[k].flag) == 0)
+                break;
+        if (k == sizeof flags / sizeof flags[0]) {
+            fputs(usage, stderr);
+            return vk_cli_fail(2, "unknown option '%s'", argv[i]);
+        }
+        if (i + 1 >= argc)
+            return vk_cli_fail(2, "%s needs a value", argv[i]);
+        if (vk_config_set(cfg, flags[k].key, argv[++i], &err) != VK_OK)
+            return vk_cli_fail(2, "%s", err.msg);
+    }
+    if (vk_config_validate(cfg, &err) != VK_OK)
+        return vk_cli_fail(2, "%s", err.msg);
+    return 0;
+}
+
+/* The default issuer is the address we are reachable at: the bound one, with a wildcard
+ * address replaced by loopback (operators behind a proxy set --issuer). */
+static void default_issuer(char *out, size_t n, const char *bound)
+{
+    if (strncmp(bound, "0.0.0.0:", 8) == 0)
+        snprintf(out, n, "http://127.0.0.1%s", bound + 7);
+    else if (strncmp(bound, "[::]:", 5) == 0)
+        snprintf(out, n, "http://[::1]%s", bound + 4);
+    else
+        snprintf(out, n, "http://%s", bound);
+}
+
+int vk_cmd_serve(int argc, char **argv)
+{
+    struct vk_config cfg;
+    struct vk_err err = {{0}};
+    struct vk_store *st = NULL;
+    struct vk_app app;
+    struct vk_http_server *srv = NULL;
+    char bound[300], issuer[600];
+    int fd = -1, status = 1;
+    memset(&app, 0, sizeof app);
+
+    if (vk_cli_common(&cfg, &argc, argv) != 0 || parse_flags(&cfg, argc, argv) != 0)
+        return 2;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit; main thread waits below */
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t now = vk_now();
+    if (vk_store_open(cfg.data, &st, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
+    if (vk_keyring_open(st, cfg.access_token_ttl, now, true, &app.keys, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
+    if (vk_auth_limiter_new(20, 300, &app.limiter) != VK_OK ||
+        vk_client_cache_new(st, &app.clients) != VK_OK)
+        goto out;
+    if (vk_http_listen(cfg.listen, &fd, bound, sizeof bound, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
+    if (cfg.issuer_explicit)
+        snprintf(issuer, sizeof issuer, "%s", cfg.issuer);
+    else
+        default_issuer(issuer, sizeof issuer, bound);
+    app.cfg = &cfg;
+    app.issuer = issuer;
+    app.st = st;
+    app.router = &vk_oauth_router;
+    app.metrics.started_at = now;
+    if (vk_discovery_build(&app) != VK_OK)
+        goto out;
+
+    struct vk_http_opts ho = {
+        .fd = fd,
+        .threads = cfg.threads,
+        .conn_limit = cfg.conn_limit,
+        .router = &vk_oauth_router,
+        .app = &app,
+        .on_done = vk_metrics_record,
+    };
+    fd = -1; /* consumed */
+    if (vk_http_start(&ho, &srv, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
+    vk_log_start_async();
+    vk_log_info("event=server.started listen=%s issuer=%s store=%s", bound, issuer,
+                st->ops->name);
+    printf("valetkey listening on http://%s\n", bound);
+    struct vk_arena a;
+    struct vk_client_list cl = {0};
+    vk_arena_init(&a, 1024 * 1024);
+    if (st->ops->client_list(st, &a, &cl) == VK_OK && cl.n == 0)
+        printf("No clients yet. Create one in another terminal with:\n"
+               "  ./build/valetkey client add --name my-service --scope \"read write\" "
+               "--data %s\n",
+               cfg.data);
+    vk_arena_clear(&a);
+    fflush(stdout);
+
+    for (;;) {
+        struct timespec ts = {60, 0};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            vk_log_info("event=server.stopping signal=%d", sig);
+            break;
+        }
+        if (sig < 0 && errno == EAGAIN)
+            st->ops->purge_expired(st, vk_now()); /* housekeeping once a minute */
+    }
+    vk_http_stop(srv);
+    srv = NULL;
+    status = 0;
+    vk_log_info("event=server.stopped");
+out:
+    vk_http_stop(srv);
+    if (fd >= 0)
+        close(fd);
+    free(app.discovery_json);
+    vk_auth_limiter_free(app.limiter);
+    vk_client_cache_free(app.clients);
+    vk_keyring_free(app.keys);
+    vk_store_close(st);
+    vk_log_stop();
+    return status;
+}

@@ -1,0 +1,138 @@
+#include "config/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "base/str.h"
+
+void vk_config_defaults(struct vk_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data, sizeof c->data, "%s", "./valetkey-data");
+    snprintf(c->listen, sizeof c->listen, "%s", "127.0.0.1:8080");
+    c->access_token_ttl = 600;
+    c->max_token_ttl = 86400;
+    c->conn_limit = 1024;
+    static const struct {
+        const char *env;
+        const char *key;
+    } envs[] = {{"VALETKEY_DATA", "data"},
+                {"VALETKEY_LISTEN", "listen"},
+                {"VALETKEY_ISSUER", "issuer"},
+                {"VALETKEY_AUDIENCE", "audience"},
+                {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
+                {"VALETKEY_THREADS", "threads"}};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i].env);
+        if (v != NULL && v[0] != '\0')
+            vk_config_set(c, envs[i].key, v, NULL);
+    }
+}
+
+static int set_str(char *dst, size_t n, const char *v, const char *key, struct vk_err *err)
+{
+    if (vk_strscpy(dst, n, vk_str_c(v)) != VK_OK)
+        return vk_err_set(err, VK_ETOOBIG, "%s is too long", key);
+    return VK_OK;
+}
+
+static int set_num(int64_t *dst, const char *v, uint64_t min, uint64_t max, const char *key,
+                   struct vk_err *err)
+{
+    uint64_t n;
+    if (vk_parse_u64(vk_str_c(v), min, max, &n) != VK_OK)
+        return vk_err_set(err, VK_EINVAL, "%s must be a number from %llu to %llu", key,
+                          (unsigned long long)min, (unsigned long long)max);
+    *dst = (int64_t)n;
+    return VK_OK;
+}
+
+int vk_config_set(struct vk_config *c, const char *key, const char *value, struct vk_err *err)
+{
+    int64_t n = 0;
+    int rc;
+    if (strcmp(key, "data") == 0)
+        return set_str(c->data, sizeof c->data, value, key, err);
+    if (strcmp(key, "listen") == 0)
+        return set_str(c->listen, sizeof c->listen, value, key, err);
+    if (strcmp(key, "issuer") == 0) {
+        c->issuer_explicit = value[0] != '\0';
+        return set_str(c->issuer, sizeof c->issuer, value, key, err);
+    }
+    if (strcmp(key, "audience") == 0)
+        return set_str(c->audience, sizeof c->audience, value, key, err);
+    if (strcmp(key, "access_token_ttl") == 0)
+        return set_num(&c->access_token_ttl, value, 1, 86400, key, err);
+    if (strcmp(key, "threads") == 0) {
+        rc = set_num(&n, value, 0, 256, key, err);
+        if (rc == VK_OK)
+            c->threads = (unsigned)n;
+        return rc;
+    }
+    if (strcmp(key, "connection_limit") == 0) {
+        rc = set_num(&n, value, 16, 65536, key, err);
+        if (rc == VK_OK)
+            c->conn_limit = (unsigned)n;
+        return rc;
+    }
+    return vk_err_set(err, VK_EINVAL, "unknown configuration key '%s'", key);
+}
+
+struct ini_ctx {
+    struct vk_config *c;
+    struct vk_err *err;
+    int rc;
+};
+
+static int ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *x = user;
+    if (x->rc != VK_OK)
+        return 0;
+    if (section[0] != '\0' && strcmp(section, "server") != 0) {
+        x->rc = vk_err_set(x->err, VK_EINVAL, "unknown section [%s]", section);
+        return 0;
+    }
+    x->rc = vk_config_set(x->c, name, value, x->err);
+    return x->rc == VK_OK;
+}
+
+int vk_config_load_file(struct vk_config *c, const char *path, struct vk_err *err)
+{
+    struct ini_ctx x = {c, err, VK_OK};
+    int r = ini_parse(path, ini_cb, &x);
+    if (r == -1)
+        return vk_err_set(err, VK_EIO, "cannot open config file %s", path);
+    if (x.rc != VK_OK)
+        return x.rc;
+    if (r != 0)
+        return vk_err_set(err, VK_EINVAL, "%s: syntax error on line %d", path, r);
+    return VK_OK;
+}
+
+static int check_url(const char *u, const char *what, struct vk_err *err)
+{
+    vk_str s = vk_str_c(u);
+    if (!vk_str_starts_with_lit(s, "https://") && !vk_str_starts_with_lit(s, "http://"))
+        return vk_err_set(err, VK_EINVAL, "%s must be an http or https URL", what);
+    if (strchr(u, '?') != NULL || strchr(u, '#') != NULL || !vk_str_is_visible_ascii(s, false))
+        return vk_err_set(err, VK_EINVAL, "%s must not have a query or fragment", what);
+    if (s.len > 0 && u[s.len - 1] == '/')
+        return vk_err_set(err, VK_EINVAL, "%s must not end with '/'", what);
+    return VK_OK;
+}
+
+int vk_config_validate(const struct vk_config *c, struct vk_err *err)
+{
+    if (c->issuer[0] != '\0' && check_url(c->issuer, "issuer", err) != VK_OK)
+        return VK_EINVAL;
+    if (c->access_token_ttl > c->max_token_ttl)
+        return vk_err_set(err, VK_EINVAL, "access_token_ttl exceeds %lld",
+                          (long long)c->max_token_ttl);
+    if (c->data[0] == '\0')
+        return vk_err_set(err, VK_EINVAL, "data must not be empty");
+    return VK_OK;
+}

@@ -1,0 +1,34 @@
+/* The configuration: defaults, then a config file (`key = value`, parsed with inih), then
+ * VALETKEY_* environment variables, then command-line flags. Loaded once, validated, and passed
+ * down as `const struct vk_config *`: there is no global. */
+#ifndef VK_CONFIG_CONFIG_H
+#define VK_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct vk_config {
+    char data[1024];          /* data directory (SQLite) or a postgres:// DSN */
+    char listen[256];         /* HOST:PORT */
+    char issuer[512];         /* empty: derived from the bound address at start */
+    char audience[512];       /* default `aud` when neither the request nor the client names one */
+    int64_t access_token_ttl; /* seconds */
+    int64_t max_token_ttl;    /* upper bound for per-client TTLs */
+    unsigned threads;         /* HTTP worker threads, 0 = CPUs */
+    unsigned conn_limit;
+    bool issuer_explicit;
+};
+
+/* Fills defaults (design.md §6), then VALETKEY_DATA and friends. */
+void vk_config_defaults(struct vk_config *c);
+/* Reads a config file; unknown keys are errors (a typo must not silently weaken security). */
+int vk_config_load_file(struct vk_config *c, const char *path, struct vk_err *err);
+/* Sets one option by its config-file name (also used for flags: --access-token-ttl ->
+ * "access_token_ttl"). */
+int vk_config_set(struct vk_config *c, const char *key, const char *value, struct vk_err *err);
+/* Checks consistency (issuer is an http(s) URL without query or fragment, TTLs in range). */
+int vk_config_validate(const struct vk_config *c, struct vk_err *err);
+
+#endif

@@ -1,0 +1,96 @@
+/* The request and response every handler sees. Handlers never touch libmicrohttpd: they read a
+ * struct vk_request (everything borrowed from the per-request arena) and fill a struct
+ * vk_response. Both live for exactly one request. */
+#ifndef VK_HTTP_REQUEST_H
+#define VK_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/limits.h"
+#include "base/str.h"
+
+enum vk_method {
+    VK_METHOD_OTHER = 0,
+    VK_METHOD_GET = 1 << 0,
+    VK_METHOD_POST = 1 << 1,
+    VK_METHOD_HEAD = 1 << 2,
+    VK_METHOD_OPTIONS = 1 << 3,
+    VK_METHOD_PUT = 1 << 4,
+    VK_METHOD_DELETE = 1 << 5,
+};
+
+struct vk_header {
+    vk_str name;
+    vk_str value;
+};
+
+struct vk_param {
+    vk_str name;
+    vk_str value;
+};
+
+/* Decoded form or query parameters, in order of appearance. */
+struct vk_params {
+    struct vk_param *v;
+    size_t n;
+};
+
+struct vk_request {
+    struct vk_arena *arena; /* per-request; wiped and freed after the response is sent */
+    enum vk_method method;
+    vk_str path;            /* percent-decoded by the HTTP layer, no query */
+    vk_str raw_query;       /* undecoded, without '?'; empty if none */
+    struct vk_header headers[VK_MAX_HEADERS];
+    size_t n_headers;
+    vk_str body;            /* at most VK_MAX_BODY bytes */
+    char peer[64];          /* remote address, printable */
+    int64_t now;            /* wall-clock seconds at arrival: handlers use this, not the clock */
+};
+
+#define VK_MAX_RESP_HEADERS 16
+
+struct vk_response {
+    int status;
+    const char *content_type;
+    struct vk_header headers[VK_MAX_RESP_HEADERS];
+    size_t n_headers;
+    const char *body; /* arena or static */
+    size_t body_len;
+    const char *log_client; /* client id for the access log (arena or static), or NULL */
+};
+
+/* Case-insensitive header lookup; false when absent. When the header repeats, *dup is set. */
+bool vk_request_header(const struct vk_request *rq, const char *name, vk_str *value);
+/* Counts occurrences of a header. */
+size_t vk_request_header_count(const struct vk_request *rq, const char *name);
+
+/* Looks up a parameter. RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+ * Returns the number of non-empty occurrences (0, 1 or more); *value is the first one. */
+size_t vk_params_get(const struct vk_params *ps, const char *name, vk_str *value);
+/* True if any parameter name other than those in `allowed_repeat` (NULL-terminated list, may be
+ * NULL) appears more than once with a value; *name receives the first such name. RFC 6749 §3.1:
+ * request parameters must not be included more than once. */
+bool vk_params_find_repeat(const struct vk_params *ps, const char *const *allowed_repeat,
+                           vk_str *name);
+
+/* Response builders. Every string is copied into the arena unless marked static. */
+int vk_response_header(struct vk_response *rs, struct vk_arena *a, const char *name,
+                       const char *value);
+/* JSON body with Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1, OAuth 2.1 §3.2.3).
+ * body must stay valid until the response is sent (arena or static). */
+int vk_response_json(struct vk_response *rs, struct vk_arena *a, int status, const char *body,
+                     size_t len);
+/* RFC 6749 §5.2 error: {"error":..., "error_description":...}, JSON-escaped, no-store. */
+int vk_response_oauth_error(struct vk_response *rs, struct vk_arena *a, int status,
+                            const char *error, const char *description);
+/* A text/plain or other body with the given content type (static string). */
+int vk_response_text(struct vk_response *rs, struct vk_arena *a, int status,
+                     const char *content_type, const char *body, size_t len);
+
+/* JSON string escaping of s (without the quotes) appended into an arena string. */
+char *vk_json_escape(struct vk_arena *a, vk_str s);
+
+#endif

@@ -1,0 +1,86 @@
+/* The server's shared state, handed to every handler as `void *app`, and the helpers the
+ * endpoint files share. Everything here is read-only after start except the keyring (swapped
+ * atomically) and the counters (atomic). */
+#ifndef VK_OAUTH_APP_H
+#define VK_OAUTH_APP_H
+
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "base/err.h"
+#include "config/config.h"
+#include "http/request.h"
+#include "http/router.h"
+#include "store/store.h"
+#include "token/token.h"
+
+#define VK_METRIC_ROUTES 24 /* route slots (+1 for "unmatched") */
+#define VK_METRIC_STATUSES 16
+#define VK_METRIC_BUCKETS 12
+
+struct vk_metrics {
+    uint64_t requests[VK_METRIC_ROUTES + 1][VK_METRIC_STATUSES];
+    uint64_t latency_bucket[VK_METRIC_ROUTES + 1][VK_METRIC_BUCKETS + 1];
+    uint64_t latency_sum_us[VK_METRIC_ROUTES + 1];
+    uint64_t latency_count[VK_METRIC_ROUTES + 1];
+    uint64_t tokens_issued[4]; /* by grant: client_credentials, authorization_code, refresh */
+    uint64_t revocations;
+    int64_t started_at;
+};
+
+struct vk_app {
+    const struct vk_config *cfg;
+    const char *issuer; /* cfg->issuer or the bound address */
+    struct vk_store *st;
+    struct vk_keyring *keys;
+    struct vk_auth_limiter *limiter;
+    struct vk_client_cache *clients;
+    struct vk_metrics metrics;
+    const struct vk_router *router;
+    char *discovery_json; /* RFC 8414 document, built at start */
+    size_t discovery_len;
+};
+
+/* The route table (oauth/routes.c). */
+extern const struct vk_router vk_oauth_router;
+
+/* Reads an application/x-www-form-urlencoded body: checks the Content-Type, parses, and rejects a
+ * repeated parameter (RFC 6749 §3.1) except those in allowed_repeat (NULL-terminated). */
+int vk_oauth_read_form(const struct vk_request *rq, const char *const *allowed_repeat,
+                       struct vk_params *ps, struct vk_oauth_err *oe);
+/* Extracts client credentials from the Authorization header and the form; presenting more than
+ * one method (Basic and client_secret, or mismatching client_id) is invalid_request. */
+int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *ps,
+                          struct vk_client_creds *cr, struct vk_oauth_err *oe);
+/* Reads credentials and authenticates the client in one step. */
+int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
+                          const struct vk_params *ps, bool allow_public, struct vk_client *client,
+                          struct vk_oauth_err *oe);
+/* Writes the RFC 6749 §5.2 error response for oe (401 + WWW-Authenticate when oe->www_auth). */
+int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,
+                            const struct vk_oauth_err *oe);
+/* Turns a handler result into a response: VK_EOAUTH -> oe; VK_OK -> as is; others -> rc. */
+int vk_oauth_finish(const struct vk_request *rq, struct vk_response *rs, int rc,
+                    const struct vk_oauth_err *oe);
+
+/* Verifies one of our access tokens: signature by a published key, typ at+jwt, our issuer, not
+ * expired. VK_OK (out filled; release with vk_jws_clear), VK_EEXPIRED or VK_EINVAL. */
+int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_str token,
+                           struct vk_jws *out);
+
+/* Handlers. */
+int vk_ep_token(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_introspect(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_revoke(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_discovery(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_jwks(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_health(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_metrics(void *app, const struct vk_request *rq, struct vk_response *rs);
+
+/* Builds app->discovery_json. */
+int vk_discovery_build(struct vk_app *app);
+/* Records one finished request: counters and the access-log line. */
+void vk_metrics_record(void *app, const struct vk_request *rq, const struct vk_response *rs,
+                       int route_idx, int64_t dur_us);
+
+#endif

@@ -1,0 +1,115 @@
+#include "oauth/app.h"
+
+#include <string.h>
+
+#include "http/form.h"
+#include "http/headers.h"
+
+int vk_oauth_read_form(const struct vk_request *rq, const char *const *allowed_repeat,
+                       struct vk_params *ps, struct vk_oauth_err *oe)
+{
+    vk_str ct, dup;
+    ps->v = NULL;
+    ps->n = 0;
+    if (!vk_request_header(rq, "content-type", &ct))
+        return vk_oauth_fail(oe, 400, "invalid_request",
+                             "Content-Type must be application/x-www-form-urlencoded");
+    /* media type, optionally followed by parameters such as charset */
+    const char *semi = memchr(ct.p, ';', ct.len);
+    vk_str mt = {ct.p, semi != NULL ? (size_t)(semi - ct.p) : ct.len};
+    while (mt.len > 0 && (mt.p[mt.len - 1] == ' ' || mt.p[mt.len - 1] == '\t'))
+        mt.len--;
+    if (!vk_str_eq_nocase_lit(mt, "application/x-www-form-urlencoded"))
+        return vk_oauth_fail(oe, 400, "invalid_request",
+                             "Content-Type must be application/x-www-form-urlencoded");
+    int rc = vk_form_parse(rq->arena, rq->body, ps);
+    if (rc == VK_ENOMEM)
+        return rc;
+    if (rc == VK_ETOOBIG)
+        return vk_oauth_fail(oe, 400, "invalid_request", "too many or too long parameters");
+    if (rc != VK_OK)
+        return vk_oauth_fail(oe, 400, "invalid_request", "malformed form encoding");
+    if (vk_params_find_repeat(ps, allowed_repeat, &dup))
+        return vk_oauth_fail(oe, 400, "invalid_request", "a parameter is repeated");
+    return VK_OK;
+}
+
+int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *ps,
+                          struct vk_client_creds *cr, struct vk_oauth_err *oe)
+{
+    vk_str authz, form_id, form_secret;
+    memset(cr, 0, sizeof *cr);
+    vk_params_get(ps, "client_id", &form_id);
+    vk_params_get(ps, "client_secret", &form_secret);
+    if (vk_request_header_count(rq, "authorization") > 1)
+        return vk_oauth_fail(oe, 400, "invalid_request", "repeated Authorization header");
+    if (vk_request_header(rq, "authorization", &authz)) {
+        vk_str user, pass;
+        int rc = vk_http_basic_parse(rq->arena, authz, &user, &pass);
+        if (rc == VK_ENOMEM)
+            return rc;
+        if (rc != VK_OK) {
+            oe->www_auth = 1;
+            return vk_oauth_fail(oe, 401, "invalid_client",
+                                 "the Authorization header must use the Basic scheme correctly");
+        }
+        /* OAuth 2.1 §2.4: one authentication method per request. */
+        if (form_secret.len > 0)
+            return vk_oauth_fail(oe, 400, "invalid_request",
+                                 "use one client authentication method, not two");
+        if (form_id.len > 0 && !vk_str_eq(form_id, user))
+            return vk_oauth_fail(oe, 400, "invalid_request",
+                                 "client_id does not match the authenticated client");
+        cr->method = VK_CLIENT_AUTH_BASIC;
+        cr->client_id = user;
+        cr->secret = (struct vk_secret){pass.p, pass.len};
+        return VK_OK;
+    }
+    if (form_secret.len > 0) {
+        if (form_id.len == 0)
+            return vk_oauth_fail(oe, 401, "invalid_client", "client_id is required");
+        cr->method = VK_CLIENT_AUTH_POST;
+        cr->client_id = form_id;
+        cr->secret = (struct vk_secret){form_secret.p, form_secret.len};
+        return VK_OK;
+    }
+    if (form_id.len > 0) {
+        cr->method = VK_CLIENT_AUTH_PUBLIC;
+        cr->client_id = form_id;
+    }
+    return VK_OK;
+}
+
+int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
+                          const struct vk_params *ps, bool allow_public, struct vk_client *client,
+                          struct vk_oauth_err *oe)
+{
+    struct vk_client_creds cr;
+    int rc = vk_oauth_client_creds(rq, ps, &cr, oe);
+    if (rc != VK_OK)
+        return rc;
+    return vk_client_authenticate(app->clients, app->limiter, rq->arena, &cr, allow_public, rq->now,
+                                  client, oe);
+}
+
+int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,
+                            const struct vk_oauth_err *oe)
+{
+    int rc = vk_response_oauth_error(rs, rq->arena, oe->status ? oe->status : 400,
+                                     oe->error ? oe->error : "invalid_request", oe->description);
+    if (rc == VK_OK && oe->status == 401) {
+        /* OAuth 2.1 §3.2.4: 401 + WWW-Authenticate for a failed Authorization-header attempt;
+         * sent on every 401 from these endpoints so clients learn the scheme. */
+        rc = vk_response_header(rs, rq->arena, "WWW-Authenticate",
+                                "Basic realm=\"valetkey\", charset=\"UTF-8\"");
+    }
+    return rc;
+}
+
+int vk_oauth_finish(const struct vk_request *rq, struct vk_response *rs, int rc,
+                    const struct vk_oauth_err *oe)
+{
+    if (rc == VK_EOAUTH)
+        return vk_oauth_error_response(rq, rs, oe);
+    return rc;
+}

@@ -1,0 +1,111 @@
+/* RFC 8414 authorization server metadata. It lists exactly what is implemented: nothing here
+ * may promise a grant, response type or method the server refuses. Built once at start. */
+#include "oauth/app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+static json_t *strings(const char *const *v)
+{
+    json_t *a = json_array();
+    for (; a != NULL && *v != NULL; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+static json_t *url(const char *issuer, const char *path)
+{
+    size_t n = strlen(issuer) + strlen(path) + 1;
+    char *s = malloc(n);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, issuer, strlen(issuer));
+    memcpy(s + strlen(issuer), path, strlen(path) + 1);
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}
+
+int vk_discovery_build(struct vk_app *app)
+{
+    static const char *const grants[] = {"client_credentials", NULL};
+    static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post", NULL};
+    static const char *const introspect_auth[] = {"client_secret_basic", "client_secret_post",
+                                                  NULL};
+    static const char *const revoke_auth[] = {"client_secret_basic", "client_secret_post",
+                                              "none", NULL};
+    static const char *const algs[] = {"ES256", NULL};
+    /* No authorization endpoint yet: RFC 8414 requires the member, so it is empty. */
+    static const char *const response_types[] = {NULL};
+    const char *iss = app->issuer;
+    json_t *m = json_object();
+    if (m == NULL)
+        return VK_ENOMEM;
+    json_object_set_new(m, "issuer", json_string(iss));
+    json_object_set_new(m, "token_endpoint", url(iss, "/token"));
+    json_object_set_new(m, "jwks_uri", url(iss, "/jwks.json"));
+    json_object_set_new(m, "introspection_endpoint", url(iss, "/introspect"));
+    json_object_set_new(m, "revocation_endpoint", url(iss, "/revoke"));
+    json_object_set_new(m, "grant_types_supported", strings(grants));
+    json_object_set_new(m, "response_types_supported", strings(response_types));
+    json_object_set_new(m, "token_endpoint_auth_methods_supported", strings(auth_methods));
+    json_object_set_new(m, "introspection_endpoint_auth_methods_supported",
+                        strings(introspect_auth));
+    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(revoke_auth));
+    json_object_set_new(m, "access_token_signing_alg_values_supported", strings(algs));
+    app->discovery_json = json_dumps(m, JSON_COMPACT | JSON_INDENT(0));
+    json_decref(m);
+    if (app->discovery_json == NULL)
+        return VK_ENOMEM;
+    app->discovery_len = strlen(app->discovery_json);
+    return VK_OK;
+}
+
+static int cors_public(const struct vk_request *rq, struct vk_response *rs)
+{
+    /* BCP §2.6 / checklist #48: CORS is fine on metadata and JWKS (public, no credentials). */
+    return vk_response_header(rs, rq->arena, "Access-Control-Allow-Origin", "*");
+}
+
+int vk_ep_discovery(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    int rc = vk_response_text(rs, rq->arena, 200, "application/json", app->discovery_json,
+                              app->discovery_len);
+    if (rc == VK_OK)
+        rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=300");
+    if (rc == VK_OK)
+        rc = cors_public(rq, rs);
+    return rc;
+}
+
+int vk_ep_jwks(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_keyset *ks = vk_keyring_acquire(app->keys, rq->now);
+    char *body = vk_arena_strdup(rq->arena, (vk_str){ks->jwks_json, ks->jwks_len});
+    size_t len = ks->jwks_len;
+    vk_keyset_release(ks);
+    if (body == NULL)
+        return VK_ENOMEM;
+    int rc = vk_response_text(rs, rq->arena, 200, "application/jwk-set+json", body, len);
+    /* Short caching: verifiers also refetch on an unknown kid, so rotation is seen quickly. */
+    if (rc == VK_OK)
+        rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=60");
+    if (rc == VK_OK)
+        rc = cors_public(rq, rs);
+    return rc;
+}
+
+int vk_ep_health(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    int64_t gen;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    static const char bad[] = "{\"status\":\"unavailable\",\"store\":\"error\"}";
+    if (app->st->ops->keys_generation(app->st, &gen) != VK_OK)
+        return vk_response_json(rs, rq->arena, 503, bad, sizeof bad - 1);
+    return vk_response_json(rs, rq->arena, 200, ok, sizeof ok - 1);
+}

@@ -1,0 +1,99 @@
+/* POST /introspect (RFC 7662). Any authenticated confidential client may introspect: resource
+ * servers are registered as clients. The answer for anything that is not a valid, unexpired,
+ * unrevoked token of this issuer is exactly {"active":false}. */
+#include "oauth/app.h"
+
+#include <string.h>
+
+#include "base/limits.h"
+#include "base/log.h"
+
+static const char inactive[] = "{\"active\":false}";
+
+/* Verifies one of our access tokens: signature by a published key, typ at+jwt, our issuer,
+ * not expired. VK_OK, VK_EEXPIRED, or VK_EINVAL. */
+int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_str token,
+                           struct vk_jws *out)
+{
+    struct vk_err err = {{0}};
+    memset(out, 0, sizeof *out);
+    if (token.len == 0 || token.len > VK_MAX_JWT_LEN)
+        return VK_EINVAL;
+    struct vk_keyset *ks = vk_keyring_acquire(app->keys, rq->now);
+    int rc = vk_jws_verify(ks->verify, token, out, &err);
+    vk_keyset_release(ks);
+    if (rc != VK_OK)
+        return VK_EINVAL;
+    out->key = NULL; /* borrowed from a keyset we no longer hold */
+    rc = vk_jwt_check(out, rq->now, 0, "at+jwt", app->issuer, &err);
+    if (rc != VK_OK)
+        vk_jws_clear(out);
+    return rc;
+}
+
+int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_params ps;
+    struct vk_client client;
+    struct vk_oauth_err oe = {0};
+    struct vk_jws jws = {0};
+    vk_str token;
+
+    int rc = vk_oauth_read_form(rq, NULL, &ps, &oe);
+    if (rc != VK_OK)
+        goto out;
+    rc = vk_oauth_authenticate(app, rq, &ps, false, &client, &oe);
+    if (rc != VK_OK)
+        goto out;
+    rs->log_client = client.id;
+    if (vk_params_get(&ps, "token", &token) == 0) {
+        rc = vk_oauth_fail(&oe, 400, "invalid_request", "token is required");
+        goto out;
+    }
+    if (vk_oauth_verify_access(app, rq, token, &jws) != VK_OK) {
+        rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
+        goto out;
+    }
+    json_t *jti = json_object_get(jws.payload, "jti");
+    bool revoked = true;
+    if (!json_is_string(jti)) {
+        rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
+        goto out;
+    }
+    rc = app->st->ops->token_is_revoked(app->st, json_string_value(jti), &revoked);
+    if (rc != VK_OK)
+        goto out;
+    if (revoked) {
+        rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
+        goto out;
+    }
+    /* RFC 7662 §2.2: copy the members a resource server needs from the verified claims. */
+    json_t *resp = json_object();
+    static const char *const copy[] = {"scope", "client_id", "sub", "aud", "iss",
+                                       "exp",   "iat",       "nbf", "jti"};
+    if (resp == NULL) {
+        rc = VK_ENOMEM;
+        goto out;
+    }
+    json_object_set_new(resp, "active", json_true());
+    for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
+        json_t *v = json_object_get(jws.payload, copy[i]);
+        if (v != NULL)
+            json_object_set(resp, copy[i], v);
+    }
+    json_object_set_new(resp, "token_type", json_string("Bearer"));
+    char *s = json_dumps(resp, JSON_COMPACT);
+    json_decref(resp);
+    if (s == NULL) {
+        rc = VK_ENOMEM;
+        goto out;
+    }
+    char *body = vk_arena_strdup(rq->arena, vk_str_c(s));
+    size_t len = strlen(s);
+    free(s);
+    rc = body != NULL ? vk_response_json(rs, rq->arena, 200, body, len) : VK_ENOMEM;
+out:
+    vk_jws_clear(&jws);
+    return vk_oauth_finish(rq, rs, rc, &oe);
+}

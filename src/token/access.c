@@ -1,0 +1,75 @@
+#include "token/token.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "base/b64url.h"
+
+static int add_str(struct vk_buf *b, const char *name, const char *v, int first)
+{
+    int rc = vk_buf_printf(b, "%s\"%s\":\"", first ? "" : ",", name);
+    if (rc == VK_OK)
+        rc = vk_buf_append_json(b, vk_str_c(v));
+    if (rc == VK_OK)
+        rc = vk_buf_append(b, "\"", 1);
+    return rc;
+}
+
+int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_claims *c,
+                         struct vk_buf *out, struct vk_err *err)
+{
+    struct vk_buf p;
+    vk_buf_init(&p, 16 * 1024);
+    /* RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti required; scope when granted. */
+    int rc = vk_buf_append(&p, "{", 1);
+    if (rc == VK_OK)
+        rc = add_str(&p, "iss", c->iss, 1);
+    if (rc == VK_OK)
+        rc = add_str(&p, "sub", c->sub, 0);
+    if (rc == VK_OK && c->n_aud == 1)
+        rc = add_str(&p, "aud", c->aud[0], 0);
+    if (rc == VK_OK && c->n_aud > 1) {
+        rc = vk_buf_append_str(&p, ",\"aud\":[");
+        for (size_t i = 0; rc == VK_OK && i < c->n_aud; i++) {
+            rc = vk_buf_append_str(&p, i ? ",\"" : "\"");
+            if (rc == VK_OK)
+                rc = vk_buf_append_json(&p, vk_str_c(c->aud[i]));
+            if (rc == VK_OK)
+                rc = vk_buf_append(&p, "\"", 1);
+        }
+        if (rc == VK_OK)
+            rc = vk_buf_append(&p, "]", 1);
+    }
+    if (rc == VK_OK)
+        rc = vk_buf_printf(&p, ",\"exp\":%" PRId64 ",\"iat\":%" PRId64, c->exp, c->iat);
+    if (rc == VK_OK)
+        rc = add_str(&p, "jti", c->jti, 0);
+    if (rc == VK_OK)
+        rc = add_str(&p, "client_id", c->client_id, 0);
+    if (rc == VK_OK && c->scope != NULL && c->scope[0] != '\0')
+        rc = add_str(&p, "scope", c->scope, 0);
+    if (rc == VK_OK)
+        rc = vk_buf_append(&p, "}", 1);
+    if (rc == VK_OK)
+        rc = vk_jws_sign(signer, "at+jwt", vk_buf_str(&p), out, err);
+    vk_buf_clear(&p);
+    return rc;
+}
+
+int vk_jti_new(char out[VK_JTI_LEN + 1])
+{
+    return vk_rand_token(NULL, 16, out, VK_JTI_LEN + 1);
+}
+
+int vk_secret_new(const char *prefix, char *out, size_t outsz, uint8_t digest[VK_DIGEST_LEN])
+{
+    int rc = vk_rand_token(prefix, 32, out, outsz);
+    if (rc == VK_OK)
+        vk_sha256(out, strlen(out), digest);
+    return rc;
+}
+
+void vk_secret_digest(struct vk_secret s, uint8_t digest[VK_DIGEST_LEN])
+{
+    vk_sha256(s.p, s.len, digest);
+}

@@ -1,0 +1,81 @@
+/* Tokens: RFC 9068 access-token JWTs, opaque secrets (prefix + 256 random bits, stored as
+ * SHA-256 digests), and the keyring that holds the signing keys. */
+#ifndef VK_TOKEN_TOKEN_H
+#define VK_TOKEN_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/crypto.h"
+#include "base/err.h"
+#include "jose/jose.h"
+#include "store/store.h"
+
+#define VK_JTI_LEN 22 /* 128 random bits, base64url */
+
+struct vk_access_claims {
+    const char *iss;
+    const char *sub;
+    const char *client_id;
+    const char *scope;     /* may be NULL or empty: then no scope claim */
+    const char *const *aud;
+    size_t n_aud;          /* 1: a string claim; more: an array */
+    const char *jti;
+    int64_t iat;
+    int64_t exp;
+};
+
+/* Mints an RFC 9068 JWT (typ "at+jwt") signed with `signer` and appends it to out. All string
+ * values are JSON-escaped. Thread-safe. */
+int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_claims *c,
+                         struct vk_buf *out, struct vk_err *err);
+/* A new random jti (VK_JTI_LEN chars + NUL). */
+int vk_jti_new(char out[VK_JTI_LEN + 1]);
+
+/* Opaque secrets: "<prefix><43 base64url chars>" carrying 256 random bits; *digest receives the
+ * SHA-256 that the store keeps. out must hold strlen(prefix) + 44 bytes. */
+int vk_secret_new(const char *prefix, char *out, size_t outsz, uint8_t digest[VK_DIGEST_LEN]);
+/* The stored form of a presented secret. */
+void vk_secret_digest(struct vk_secret s, uint8_t digest[VK_DIGEST_LEN]);
+
+#define VK_PREFIX_CLIENT_SECRET "vk_cs_"
+#define VK_PREFIX_CLIENT_ID     "vk_c_"
+
+/* --- keyring ---------------------------------------------------------------------------------
+ * The signing keys live in the store so every node shares them. A keyset is an immutable,
+ * reference-counted snapshot: the active access-token key (ES256), the active id-token key
+ * (RS256), every key to verify with, and the published JWKS document. Retired keys stay
+ * published until every token they signed has expired (retired_at + longest token lifetime). */
+struct vk_keyset {
+    int refs; /* atomic via __atomic builtins */
+    struct vk_jwks *verify;          /* active + still-published retired keys */
+    const struct vk_jwk *access;     /* signs access tokens */
+    const struct vk_jwk *id;         /* signs id_tokens */
+    char *jwks_json;
+    size_t jwks_len;
+    int64_t generation;
+    int64_t valid_until;             /* rebuild when a retired key's publication ends */
+};
+
+struct vk_keyring;
+
+/* Loads the keys. With create_missing, generates and stores an ES256 access-token key and an RS256
+ * id-token key when none is active (first start). min_ttl is the server's token lifetime. */
+int vk_keyring_open(struct vk_store *st, int64_t min_ttl, int64_t now, bool create_missing,
+                    struct vk_keyring **out, struct vk_err *err);
+void vk_keyring_free(struct vk_keyring *kr);
+/* The current keyset (+1 reference). Checks the store for changes at most once per second, so
+ * a rotation by `valetkey key rotate` or another node is picked up within a second. Never NULL
+ * after a successful open. Thread-safe. */
+struct vk_keyset *vk_keyring_acquire(struct vk_keyring *kr, int64_t now);
+void vk_keyset_release(struct vk_keyset *ks);
+/* Generates new keys for both uses and retires the active ones, in the store. */
+int vk_keyring_rotate(struct vk_store *st, int64_t now, struct vk_err *err);
+/* Creates an active key for each use that lacks one. */
+int vk_keyring_ensure(struct vk_store *st, int64_t now, struct vk_err *err);
+/* How long a retired key stays published: the longest access-token lifetime plus leeway. */
+int64_t vk_keyring_publish_window(struct vk_store *st, int64_t min_ttl);
+
+#endif

@@ -1,0 +1,259 @@
+// The administration CLI (valetkey client ..., key ..., serve) against a data directory, also
+// while a server runs on it: changes take effect without a restart.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { BIN, startServer, addClient, mkDataDir, rmDataDir, runCli, cliJson, recordSecret, sleep } from './lib/server.mjs';
+import {
+  postForm, getToken, tokenRequest, assertOAuthError, assertActive, basicAuth,
+} from './lib/http.mjs';
+import { verifyAccessToken } from './lib/jwt.mjs';
+
+const SECRET_RE = /^vk_cs_[A-Za-z0-9_-]{43,}$/;
+
+/**
+ * Asserts that `client`'s credentials are refused at once (401 invalid_client). When they are
+ * still accepted, measures for up to 3 s how long they keep working, for the failure message.
+ */
+async function assertRefusedNow(server, client, what) {
+  const t0 = Date.now();
+  const first = await tokenRequest(server, client);
+  if (first.status === 200) {
+    let stoppedAfter = null;
+    while (Date.now() - t0 < 3000) {
+      await sleep(50);
+      const r = await tokenRequest(server, client);
+      if (r.status !== 200) { stoppedAfter = Date.now() - t0; break; }
+    }
+    assert.fail(`${what}: still accepted right after the CLI command (HTTP 200 with an access token); ` +
+      (stoppedAfter === null ? 'still accepted 3 s later' : `refused only after ~${stoppedAfter} ms`));
+  }
+  assertOAuthError(first, 401, 'invalid_client', what);
+}
+
+function assertFails(r, what) {
+  assert.equal(r.signal, null, `${what}: must exit by itself, not be killed (${r.signal}) after the timeout`);
+  assert.notEqual(r.status, 0, `${what}: must exit non-zero; stdout ${JSON.stringify(r.stdout.slice(0, 300))}`);
+  assert.ok(r.stderr.trim().length > 0, `${what}: must explain on stderr`);
+}
+
+describe('valetkey client', { timeout: 30000 }, () => {
+  let dir;
+  before(() => { dir = mkDataDir(); });
+  after(() => rmDataDir(dir));
+
+  it('client add prints the registration with defaults', () => {
+    const c = addClient(dir, { name: 'defaults' });
+    assert.match(c.client_secret, SECRET_RE);
+    assert.equal(c.client_name, 'defaults');
+    assert.deepEqual(c.grant_types, ['client_credentials']);
+    assert.equal(typeof c.scope, 'string');
+    assert.equal(c.token_endpoint_auth_method, 'client_secret_basic');
+    assert.deepEqual(c.resources, []);
+    assert.ok('access_token_ttl' in c, 'access_token_ttl is printed');
+    assert.ok(c.client_id.length >= 8 && c.client_id.length <= 128, 'client_id length');
+  });
+
+  it('client add records every option', () => {
+    const c = addClient(dir, {
+      name: 'full', grants: ['client_credentials'], scope: 'a b', resources: ['https://api.example.com/', 'https://b.example.com/x'],
+      ttl: 120, authMethod: 'client_secret_post',
+    });
+    assert.equal(c.client_name, 'full');
+    assert.deepEqual(c.grant_types, ['client_credentials']);
+    assert.equal(c.scope, 'a b');
+    assert.deepEqual(c.resources, ['https://api.example.com/', 'https://b.example.com/x']);
+    assert.equal(c.access_token_ttl, 120);
+    assert.equal(c.token_endpoint_auth_method, 'client_secret_post');
+  });
+
+  it('client add makes distinct ids and secrets', () => {
+    const x = addClient(dir, { name: 'same' });
+    const y = addClient(dir, { name: 'same' });
+    assert.notEqual(x.client_id, y.client_id);
+    assert.notEqual(x.client_secret, y.client_secret);
+  });
+
+  it('client add rejects bad input with a non-zero exit', () => {
+    assertFails(runCli(dir, ['client', 'add'], []), 'no --name');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--auth-method', 'bogus']), 'unknown auth method');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--grant', 'bogus']), 'unknown grant');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--grant', 'password']), 'password grant');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--access-token-ttl', 'abc']), 'non-numeric ttl');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--access-token-ttl', '-5']), 'negative ttl');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--resource', '/relative']), 'relative resource');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--resource', 'https://api.example.com/#f']), 'resource with fragment');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--no-such-option']), 'unknown option');
+    assertFails(runCli(dir, ['client', 'frobnicate'], []), 'unknown subcommand');
+  });
+
+  it('client add refuses client_credentials for a public client (OAuth 2.1 §4.2)', () => {
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--public', '--grant', 'client_credentials']), '--public with client_credentials');
+    assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--auth-method', 'none']), '--auth-method none with the default grant');
+  });
+
+  it('client list and show never print secrets', () => {
+    const c = addClient(dir, { name: 'listed', scope: 'read' });
+    const r = runCli(dir, ['client', 'list']);
+    assert.equal(r.status, 0, r.stderr);
+    const list = JSON.parse(r.stdout);
+    assert.ok(Array.isArray(list));
+    const mine = list.find((x) => x.client_id === c.client_id);
+    assert.ok(mine, 'the new client is listed');
+    assert.equal(mine.client_name, 'listed');
+    for (const x of list) assert.equal(x.client_secret, undefined, 'list has no client_secret');
+    assert.ok(!r.stdout.includes(c.client_secret), 'list output does not contain the secret');
+    assert.ok(!/vk_cs_/.test(r.stdout), 'list output holds no vk_cs_ value');
+
+    const s = runCli(dir, ['client', 'show'], [c.client_id]);
+    assert.equal(s.status, 0, s.stderr);
+    const shown = JSON.parse(s.stdout);
+    assert.equal(shown.client_id, c.client_id);
+    assert.equal(shown.client_name, 'listed');
+    assert.equal(shown.scope, 'read');
+    assert.equal(shown.client_secret, undefined);
+    assert.ok(!/vk_cs_/.test(s.stdout), 'show output holds no vk_cs_ value');
+
+    assertFails(runCli(dir, ['client', 'show'], ['no-such-client']), 'show unknown');
+    assertFails(runCli(dir, ['client', 'remove'], ['no-such-client']), 'remove unknown');
+    assertFails(runCli(dir, ['client', 'rotate-secret'], ['no-such-client']), 'rotate unknown');
+  });
+});
+
+describe('CLI changes while the server runs', { timeout: 30000 }, () => {
+  let dir, server;
+  before(async () => {
+    dir = mkDataDir();
+    server = await startServer({ dataDir: dir });
+  });
+  after(async () => {
+    await server?.stop();
+    rmDataDir(dir);
+  });
+
+  it('a client added while running can get tokens at once', async () => {
+    const c = addClient(dir, { name: 'late', scope: 'read' });
+    await getToken(server, c);
+  });
+
+  it('rotate-secret: the old secret stops working immediately', async () => {
+    const c = addClient(dir, { name: 'rot', scope: 'read' });
+    const t = (await getToken(server, c)).access_token;
+    const r = cliJson(dir, ['client', 'rotate-secret'], [c.client_id]);
+    assert.equal(typeof r.client_secret, 'string');
+    recordSecret(r.client_secret);
+    assert.match(r.client_secret, SECRET_RE);
+    assert.notEqual(r.client_secret, c.client_secret);
+    await assertRefusedNow(server, c, 'old secret after rotate-secret');
+    const fresh = { ...c, client_secret: r.client_secret };
+    await getToken(server, fresh);
+    // Introspection authenticates with the new secret and still sees the earlier token.
+    await assertActive(server, fresh, t, 'token issued before the rotation');
+    const old = await postForm(`${server.url}/introspect`, { token: t }, { headers: { authorization: basicAuth(c.client_id, c.client_secret) } });
+    assertOAuthError(old, 401, 'invalid_client', 'introspection with the old secret');
+  });
+
+  it('remove: the client cannot authenticate any more', async () => {
+    const c = addClient(dir, { name: 'gone', scope: 'read' });
+    await getToken(server, c);
+    const r = runCli(dir, ['client', 'remove'], [c.client_id]);
+    assert.equal(r.status, 0, r.stderr);
+    await assertRefusedNow(server, c, 'removed client');
+    assertFails(runCli(dir, ['client', 'show'], [c.client_id]), 'show removed');
+    const list = cliJson(dir, ['client', 'list']);
+    assert.ok(!list.some((x) => x.client_id === c.client_id), 'removed client is not listed');
+  });
+
+  it('key list shows one active ES256 key and no private material', () => {
+    const r = runCli(dir, ['key', 'list']);
+    assert.equal(r.status, 0, r.stderr);
+    const keys = JSON.parse(r.stdout);
+    assert.ok(Array.isArray(keys) && keys.length >= 1, r.stdout);
+    const active = keys.filter((k) => k.status === 'active' && k.alg === 'ES256');
+    assert.equal(active.length, 1, `one active ES256 key: ${r.stdout}`);
+    for (const k of keys) {
+      assert.equal(typeof k.kid, 'string');
+      assert.ok(['active', 'retired'].includes(k.status), `status ${k.status}`);
+      assert.ok(k.created_at !== undefined, 'created_at');
+      assert.equal(k.d, undefined, 'no private key member');
+    }
+    assert.ok(!/PRIVATE KEY/.test(r.stdout), 'no PEM private key in the output');
+  });
+
+  it('key rotate: new tokens use the new key within ~1 s; old tokens stay valid', async () => {
+    const c = addClient(dir, { name: 'keys', scope: 'read' });
+    const oldTok = (await getToken(server, c)).access_token;
+    const oldKid = (await verifyAccessToken(server, oldTok)).protectedHeader.kid;
+
+    const r = runCli(dir, ['key', 'rotate']);
+    assert.equal(r.status, 0, r.stderr);
+    const keys = cliJson(dir, ['key', 'list']);
+    const active = keys.filter((k) => k.status === 'active' && k.alg === 'ES256');
+    assert.equal(active.length, 1, `one active ES256 key after rotation: ${JSON.stringify(keys)}`);
+    const newKid = active[0].kid;
+    assert.notEqual(newKid, oldKid);
+    assert.equal(keys.find((k) => k.kid === oldKid)?.status, 'retired', 'the old key is retired');
+
+    let kid;
+    const deadline = Date.now() + 3000; // contract: picked up within ~1 s
+    const started = Date.now();
+    while (Date.now() < deadline) {
+      kid = (await verifyAccessToken(server, (await getToken(server, c)).access_token)).protectedHeader.kid;
+      if (kid === newKid) break;
+      await sleep(100);
+    }
+    assert.equal(kid, newKid, 'tokens are signed with the new key within 3 s');
+    assert.ok(Date.now() - started <= 2000, `new key picked up after ${Date.now() - started} ms (contract ~1 s)`);
+
+    const jwks = await (await fetch(`${server.url}/jwks.json`)).json();
+    const kids = jwks.keys.map((k) => k.kid);
+    assert.ok(kids.includes(oldKid), 'the retired key stays in /jwks.json');
+    assert.ok(kids.includes(newKid), 'the new key is in /jwks.json');
+    await verifyAccessToken(server, oldTok);
+    await assertActive(server, c, oldTok, 'token signed by the retired key');
+  });
+});
+
+describe('valetkey serve', { timeout: 30000 }, () => {
+  it('exits 0 on SIGINT', async () => {
+    const s = await startServer();
+    await s.stop({ signal: 'SIGINT' });
+  });
+
+  it('exits 0 on SIGTERM with requests done on a kept-alive connection', async () => {
+    const s = await startServer();
+    const res = await fetch(`${s.url}/healthz`);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await s.stop({ signal: 'SIGTERM' });
+  });
+
+  it('fails with a non-zero exit when the port is taken', async () => {
+    const s = await startServer();
+    try {
+      const d = mkDataDir();
+      const r = await new Promise((resolve) => {
+        execFile(BIN, ['serve', '--data', d, '--listen', `127.0.0.1:${s.port}`],
+          { timeout: 10000, env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/' } },
+          (err, stdout, stderr) => resolve({ code: err?.code ?? 0, signal: err?.signal, stdout, stderr }));
+      });
+      rmDataDir(d);
+      assert.equal(r.signal ?? null, null, `serve on a taken port was killed (${r.signal}) rather than exiting`);
+      assert.notEqual(r.code, 0, 'serve on a taken port must exit non-zero');
+      assert.ok(r.stderr.trim().length > 0, 'and say why on stderr');
+      assert.ok(!r.stdout.includes('listening'), 'and not claim to listen');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('rejects an unknown option', () => {
+    const d = mkDataDir();
+    try {
+      const r = runCli(d, ['serve'], ['--no-such-option']);
+      assertFails(r, 'serve --no-such-option');
+    } finally {
+      rmDataDir(d);
+    }
+  });
+});

@@ -1,0 +1,232 @@
+// Test harness for the valetkey integration suite: fresh data directories, the CLI, and real
+// `valetkey serve` processes on 127.0.0.1:0 whose stderr (the log) goes to a file that the
+// log-leak check (lib/leakcheck.mjs, run by run.sh) scans for every secret recorded here.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Absolute path of the binary under test. */
+export const BIN = path.resolve(process.env.VALETKEY_BIN || path.join(here, '..', '..', '..', 'build', 'valetkey'));
+
+/** Per-run log directory (run.sh creates it and exports VALETKEY_TEST_LOGDIR). */
+export const LOGDIR = (() => {
+  let dir = process.env.VALETKEY_TEST_LOGDIR;
+  if (!dir) {
+    // Running a test file directly (node --test file): make a directory of our own.
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-it-logs-'));
+    process.env.VALETKEY_TEST_LOGDIR = dir;
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+})();
+
+const KEEP = process.env.VALETKEY_TEST_KEEP === '1';
+const fileTag = path.basename(process.argv[1] || 'test', '.mjs').replace(/[^A-Za-z0-9_.-]/g, '_');
+let seq = 0;
+const nextName = (what) => `${fileTag}-${process.pid}-${++seq}-${what}`;
+
+/** Append a value the tests have seen (secret, token, credential) to secrets.txt. */
+export function recordSecret(value) {
+  if (typeof value !== 'string' || value.length === 0) return value;
+  if (/[\r\n]/.test(value)) throw new Error('recordSecret: value contains a newline');
+  fs.appendFileSync(path.join(LOGDIR, 'secrets.txt'), value + '\n');
+  return value;
+}
+
+// The environment every child gets: ours minus any VALETKEY_* setting that could point the
+// binary at another data directory or configuration.
+function childEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VALETKEY_')) env[k] = v;
+  return env;
+}
+
+/** A fresh, empty data directory under the system temp dir. */
+export function mkDataDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-it-data-'));
+}
+
+export function rmDataDir(dir) {
+  if (!KEEP && dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const cliLog = () => path.join(LOGDIR, `cli-${fileTag}-${process.pid}.stderr.log`);
+
+/**
+ * Runs `valetkey WORD... --data DIR REST...` and returns { status, stdout, stderr }.
+ * `words` are the command words (e.g. ['client', 'add']); `args` follow --data DIR.
+ * The stderr of every CLI run is kept in the log directory (it is scanned for leaks too).
+ */
+export function runCli(dataDir, words, args = [], { input } = {}) {
+  const argv = [...words, '--data', dataDir, ...args];
+  let status = 0;
+  let signal = null;
+  let stdout = '';
+  let stderr = '';
+  try {
+    stdout = execFileSync(BIN, argv, {
+      env: childEnv(),
+      encoding: 'utf8',
+      input: input ?? '',
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 20000,
+    });
+  } catch (e) {
+    if (e.code === 'ENOENT') throw new Error(`valetkey binary not found at ${BIN}`);
+    status = e.status ?? -1;
+    stdout = e.stdout?.toString() ?? '';
+    stderr = e.stderr?.toString() ?? '';
+    signal = e.signal ?? null;
+  }
+  fs.appendFileSync(cliLog(), `$ valetkey ${argv.join(' ')}\n[exit ${status}${signal ? ' ' + signal : ''}]\n${stderr}`);
+  return { status, signal, stdout, stderr, argv };
+}
+
+/** Runs a CLI command that must succeed and print JSON; returns the parsed value. */
+export function cliJson(dataDir, words, args = []) {
+  const r = runCli(dataDir, words, args);
+  assert.equal(r.status, 0, `valetkey ${r.argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    assert.fail(`valetkey ${r.argv.join(' ')} did not print JSON: ${JSON.stringify(r.stdout)}`);
+  }
+}
+
+/**
+ * `valetkey client add` with options { name, grants[], scope, resources[], ttl, authMethod, extra[] }.
+ * Returns the printed object; the secret is recorded.
+ */
+export function addClient(dataDir, opts = {}) {
+  const args = ['--name', opts.name ?? `client-${seq + 1}`];
+  for (const g of opts.grants ?? []) args.push('--grant', g);
+  if (opts.scope !== undefined) args.push('--scope', opts.scope);
+  for (const r of opts.resources ?? []) args.push('--resource', r);
+  if (opts.ttl !== undefined) args.push('--access-token-ttl', String(opts.ttl));
+  if (opts.authMethod !== undefined) args.push('--auth-method', opts.authMethod);
+  args.push(...(opts.extra ?? []));
+  const c = cliJson(dataDir, ['client', 'add'], args);
+  assert.equal(typeof c.client_id, 'string', 'client add: client_id');
+  assert.equal(typeof c.client_secret, 'string', 'client add: client_secret');
+  recordSecret(c.client_secret);
+  return c;
+}
+
+const live = new Set();
+function killAll() {
+  for (const p of live) {
+    try { p.kill('SIGKILL'); } catch { /* gone */ }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => { killAll(); process.exit(130); });
+}
+
+/**
+ * Starts `valetkey serve --data DIR --listen 127.0.0.1:0 [args]` and waits for its
+ * "valetkey listening on URL" line. Returns a handle: { url, issuer, port, dataDir, logFile,
+ * proc, log(), stop({signal}) }. stop() asserts a clean exit (code 0).
+ */
+export async function startServer({ dataDir, args = [], issuer, timeoutMs = 10000 } = {}) {
+  const dir = dataDir ?? mkDataDir();
+  const name = nextName('server');
+  const logFile = path.join(LOGDIR, `${name}.stderr.log`);
+  const outFile = path.join(LOGDIR, `${name}.stdout.log`);
+  const errFd = fs.openSync(logFile, 'a');
+  const argv = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...args];
+  const proc = spawn(BIN, argv, { env: childEnv(), stdio: ['ignore', 'pipe', errFd] });
+  fs.closeSync(errFd);
+  live.add(proc);
+  let exited = null;
+  const exitP = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      live.delete(proc);
+      exited = { code, signal };
+      resolve(exited);
+    });
+  });
+  const spawnErr = new Promise((_, reject) => proc.on('error', reject));
+
+  let stdoutText = '';
+  const listening = new Promise((resolve, reject) => {
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk) => {
+      fs.appendFileSync(outFile, chunk);
+      stdoutText += chunk;
+      const m = /^valetkey listening on (http:\/\/127\.0\.0\.1:(\d+))\r?\n/m.exec(stdoutText);
+      if (m) resolve({ url: m[1], port: Number(m[2]) });
+    });
+    exitP.then(({ code, signal }) => reject(new Error(
+      `valetkey ${argv.join(' ')} exited (code ${code}, signal ${signal}) before listening; ` +
+      `stdout: ${JSON.stringify(stdoutText)}; stderr: ${readTail(logFile)}`)));
+  });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(
+      `valetkey serve did not print its listening line within ${timeoutMs} ms; ` +
+      `stdout: ${JSON.stringify(stdoutText)}; stderr: ${readTail(logFile)}`)), timeoutMs);
+  });
+  let where;
+  try {
+    where = await Promise.race([listening, timeout, spawnErr]);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.equal(
+    stdoutText.split('\n')[0],
+    `valetkey listening on ${where.url}`,
+    'the listening line must be the first line on stdout',
+  );
+
+  const handle = {
+    url: where.url,
+    port: where.port,
+    issuer: issuer ?? where.url,
+    dataDir: dir,
+    logFile,
+    proc,
+    argv,
+    log: () => fs.readFileSync(logFile, 'utf8'),
+    stdout: () => stdoutText,
+    get exited() { return exited; },
+    async stop({ signal = 'SIGTERM', timeoutMs: t = 8000, removeData = dataDir === undefined } = {}) {
+      if (!exited) proc.kill(signal);
+      let tm;
+      const res = await Promise.race([
+        exitP,
+        new Promise((resolve) => { tm = setTimeout(() => resolve(null), t); }),
+      ]);
+      clearTimeout(tm);
+      if (res === null) {
+        proc.kill('SIGKILL');
+        await exitP;
+        throw new Error(`valetkey serve did not exit within ${t} ms of ${signal}`);
+      }
+      if (removeData) rmDataDir(dir);
+      assert.deepEqual(res, { code: 0, signal: null },
+        `valetkey serve must exit with code 0 on ${signal}; log tail: ${readTail(logFile)}`);
+      return res;
+    },
+  };
+  return handle;
+}
+
+function readTail(file, n = 2000) {
+  try {
+    const s = fs.readFileSync(file, 'utf8');
+    return JSON.stringify(s.length > n ? '...' + s.slice(-n) : s);
+  } catch {
+    return '""';
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
