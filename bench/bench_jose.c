@@ -6,10 +6,14 @@
  *      $(pkg-config --cflags jansson) bench/bench_jose.c src/jose/?*.c src/base/?*.c \
  *      $(pkg-config --libs jansson libcrypto) -lpthread -o /tmp/bench_jose && /tmp/bench_jose
  *
- * "raw" is the cheapest EVP path for one signature over a SHA-256 digest (one EVP_PKEY_CTX
- * initialised once and reused, hashing included), i.e. what `openssl speed ecdsap256` measures
- * plus the hash. Compare with `openssl speed -seconds 2 ecdsap256 ed25519 rsa2048` as well.
- * Single-threaded; the payload is a typical RFC 9068 access token. */
+ * "raw" is the cheapest EVP path for one signature: an EVP_PKEY_CTX initialised once and reused,
+ * SHA-256 of the same signing input included (Ed25519: one EVP_DigestSign). That is what
+ * `openssl speed ecdsap256` measures, plus the hash. Compare with
+ * `openssl speed -seconds 2 ecdsap256 ed25519 rsa2048` as well.
+ *
+ * The raw and the vk_ operation run in alternating short slices and each keeps its best slice,
+ * so a neighbour process (a fuzzer, a build) disturbs both sides alike and the ratio stays
+ * meaningful on a shared machine. One thread; the payload is a typical RFC 9068 access token. */
 #include "jose/jose.h"
 
 #include <stdio.h>
@@ -23,13 +27,28 @@
 #include "base/crypto.h"
 #include "base/limits.h"
 
-#define SECONDS 2.0
+#define SLICES    12
+#define SLICE_SEC 0.25
 
 static const char payload_json[] =
     "{\"iss\":\"https://as.example.com\",\"sub\":\"user-7d1f9a0c\",\"aud\":\"https://api.example.com\""
     ",\"client_id\":\"s6BhdRkqt3\",\"scope\":\"openid profile orders:read orders:write\","
     "\"iat\":1767225600,\"nbf\":1767225600,\"exp\":1767229200,"
     "\"jti\":\"8Qv3kZ6mYtq1cJd9xW2hUe\",\"auth_time\":1767225590,\"acr\":\"1\"}";
+
+struct ctx {
+    enum vk_alg alg;
+    struct vk_jwk *k;
+    struct vk_buf tok;       /* a token made by vk_jws_sign, for the verify runs */
+    size_t input_len;        /* its signing input: tok.p[0 .. input_len) */
+    EVP_PKEY *pk;            /* the raw side's own key */
+    EVP_PKEY_CTX *sc, *vc;   /* raw: prepared once */
+    uint8_t sig[512];        /* raw: a signature over the signing input */
+    size_t siglen;
+    int failures;
+};
+
+typedef void (*op_fn)(struct ctx *c);
 
 static double now_s(void)
 {
@@ -38,118 +57,144 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-#define RATE(var, body)                                                                            \
-    do {                                                                                           \
-        long n_ = 0;                                                                               \
-        double t0_ = now_s(), t_;                                                                  \
-        do {                                                                                       \
-            for (int i_ = 0; i_ < 50; i_++) {                                                      \
-                body;                                                                              \
-            }                                                                                      \
-            n_ += 50;                                                                              \
-            t_ = now_s();                                                                          \
-        } while (t_ - t0_ < SECONDS);                                                              \
-        (var) = (double)n_ / (t_ - t0_);                                                           \
-    } while (0)
-
-static int fail(const char *what)
+static double slice_rate(op_fn op, struct ctx *c)
 {
-    fprintf(stderr, "bench_jose: %s failed\n", what);
-    return 1;
+    long n = 0;
+    double t0 = now_s(), t;
+    do {
+        for (int i = 0; i < 20; i++)
+            op(c);
+        n += 20;
+        t = now_s();
+    } while (t - t0 < SLICE_SEC);
+    return (double)n / (t - t0);
+}
+
+static void raw_sign(struct ctx *c)
+{
+    uint8_t d[32], sig[512];
+    size_t len = sizeof sig;
+    if (c->alg == VK_ALG_EDDSA) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        if (EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, c->pk, NULL) != 1 ||
+            EVP_DigestSign(m, sig, &len, (const uint8_t *)c->tok.p, c->input_len) != 1)
+            c->failures++;
+        EVP_MD_CTX_free(m);
+        return;
+    }
+    vk_sha256(c->tok.p, c->input_len, d);
+    if (EVP_PKEY_sign(c->sc, sig, &len, d, sizeof d) != 1)
+        c->failures++;
+}
+
+static void raw_verify(struct ctx *c)
+{
+    uint8_t d[32];
+    if (c->alg == VK_ALG_EDDSA) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        if (EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL, c->pk, NULL) != 1 ||
+            EVP_DigestVerify(m, c->sig, c->siglen, (const uint8_t *)c->tok.p, c->input_len) != 1)
+            c->failures++;
+        EVP_MD_CTX_free(m);
+        return;
+    }
+    vk_sha256(c->tok.p, c->input_len, d);
+    if (EVP_PKEY_verify(c->vc, c->sig, c->siglen, d, sizeof d) != 1)
+        c->failures++;
+}
+
+/* What token issuance does: a fresh output buffer per token. */
+static void vk_sign(struct ctx *c)
+{
+    struct vk_err err;
+    struct vk_buf b;
+    vk_buf_init(&b, VK_MAX_JWT_LEN);
+    if (vk_jws_sign(c->k, "at+jwt", VK_STR(payload_json), &b, &err) != VK_OK)
+        c->failures++;
+    vk_buf_clear(&b);
+}
+
+static void vk_verify(struct ctx *c)
+{
+    struct vk_err err;
+    struct vk_jws j;
+    if (vk_jws_verify_key(c->k, vk_buf_str(&c->tok), &j, &err) != VK_OK)
+        c->failures++;
+    vk_jws_clear(&j);
+}
+
+static void compare(struct ctx *c, const char *what, op_fn raw, op_fn ours, const char *name)
+{
+    double best_raw = 0, best_ours = 0;
+    for (int i = 0; i < SLICES; i++) {
+        double r = slice_rate(raw, c), o = slice_rate(ours, c);
+        if (r > best_raw)
+            best_raw = r;
+        if (o > best_ours)
+            best_ours = o;
+    }
+    printf("%-6s %-6s raw %9.0f/s   %-17s %9.0f/s   ratio %.3f\n", vk_alg_name(c->alg), what,
+           best_raw, name, best_ours, best_ours / best_raw);
 }
 
 static int bench(enum vk_alg alg)
 {
-    struct vk_jwk *k = NULL;
+    struct ctx c = {.alg = alg};
     struct vk_err err = {{0}};
-    struct vk_buf tok;
-    struct vk_jws jws = {0};
-    vk_str payload = VK_STR(payload_json);
-    double r_raw_sign = 0, r_raw_verify = 0, r_sign = 0, r_verify = 0;
-    uint8_t dgst[32], sig[512];
-    size_t siglen = sizeof sig;
-    EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *sc = NULL, *vc = NULL;
-    EVP_MD_CTX *mc = NULL;
     int ok = 1;
 
-    if (vk_jwk_generate(alg, &k, &err) != VK_OK)
-        return fail(err.msg);
-    vk_buf_init(&tok, VK_MAX_JWT_LEN);
-    if (vk_jws_sign(k, "at+jwt", payload, &tok, &err) != VK_OK)
-        return fail(err.msg);
-
-    /* The floor: a key and a context prepared once, one signature per iteration. */
-    if (alg == VK_ALG_ES256)
-        pk = EVP_EC_gen("P-256");
-    else if (alg == VK_ALG_EDDSA)
-        pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    else
-        pk = EVP_RSA_gen(2048);
-    if (pk == NULL)
-        return fail("keygen");
-    if (alg == VK_ALG_EDDSA) {
-        RATE(r_raw_sign, {
-            mc = EVP_MD_CTX_new();
-            siglen = sizeof sig;
-            ok &= EVP_DigestSignInit_ex(mc, NULL, NULL, NULL, NULL, pk, NULL) == 1 &&
-                  EVP_DigestSign(mc, sig, &siglen, (const uint8_t *)payload_json,
-                                 sizeof payload_json - 1) == 1;
-            EVP_MD_CTX_free(mc);
-        });
-        RATE(r_raw_verify, {
-            mc = EVP_MD_CTX_new();
-            ok &= EVP_DigestVerifyInit_ex(mc, NULL, NULL, NULL, NULL, pk, NULL) == 1 &&
-                  EVP_DigestVerify(mc, sig, siglen, (const uint8_t *)payload_json,
-                                   sizeof payload_json - 1) == 1;
-            EVP_MD_CTX_free(mc);
-        });
-    } else {
-        sc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-        vc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
-        ok &= EVP_PKEY_sign_init(sc) == 1 && EVP_PKEY_verify_init(vc) == 1 &&
-              EVP_PKEY_CTX_set_signature_md(sc, EVP_sha256()) == 1 &&
-              EVP_PKEY_CTX_set_signature_md(vc, EVP_sha256()) == 1;
-        RATE(r_raw_sign, {
-            vk_sha256(payload_json, sizeof payload_json - 1, dgst);
-            siglen = sizeof sig;
-            ok &= EVP_PKEY_sign(sc, sig, &siglen, dgst, sizeof dgst) == 1;
-        });
-        RATE(r_raw_verify, {
-            vk_sha256(payload_json, sizeof payload_json - 1, dgst);
-            ok &= EVP_PKEY_verify(vc, sig, siglen, dgst, sizeof dgst) == 1;
-        });
+    vk_buf_init(&c.tok, VK_MAX_JWT_LEN);
+    if (vk_jwk_generate(alg, &c.k, &err) != VK_OK ||
+        vk_jws_sign(c.k, "at+jwt", VK_STR(payload_json), &c.tok, &err) != VK_OK) {
+        fprintf(stderr, "bench_jose: %s\n", err.msg);
+        return 1;
     }
-
-    /* What token issuance does: a fresh output buffer per token. */
-    RATE(r_sign, {
-        struct vk_buf b;
-        vk_buf_init(&b, VK_MAX_JWT_LEN);
-        ok &= vk_jws_sign(k, "at+jwt", payload, &b, &err) == VK_OK;
-        vk_buf_clear(&b);
-    });
-    RATE(r_verify, {
-        ok &= vk_jws_verify_key(k, vk_buf_str(&tok), &jws, &err) == VK_OK;
-        vk_jws_clear(&jws);
-    });
+    c.input_len = (size_t)(strrchr(c.tok.p, '.') - c.tok.p);
+    if (alg == VK_ALG_ES256)
+        c.pk = EVP_EC_gen("P-256");
+    else if (alg == VK_ALG_EDDSA)
+        c.pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    else
+        c.pk = EVP_RSA_gen(2048);
+    if (c.pk == NULL)
+        return 1;
+    if (alg == VK_ALG_EDDSA) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        c.siglen = sizeof c.sig;
+        ok = EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, c.pk, NULL) == 1 &&
+             EVP_DigestSign(m, c.sig, &c.siglen, (const uint8_t *)c.tok.p, c.input_len) == 1;
+        EVP_MD_CTX_free(m);
+    } else {
+        uint8_t d[32];
+        c.sc = EVP_PKEY_CTX_new_from_pkey(NULL, c.pk, NULL);
+        c.vc = EVP_PKEY_CTX_new_from_pkey(NULL, c.pk, NULL);
+        ok = EVP_PKEY_sign_init(c.sc) == 1 && EVP_PKEY_verify_init(c.vc) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(c.sc, EVP_sha256()) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(c.vc, EVP_sha256()) == 1;
+        vk_sha256(c.tok.p, c.input_len, d);
+        c.siglen = sizeof c.sig;
+        ok = ok && EVP_PKEY_sign(c.sc, c.sig, &c.siglen, d, sizeof d) == 1;
+    }
     if (!ok)
-        return fail("a signature operation");
-    printf("%-6s sign   raw %9.0f/s   vk_jws_sign       %9.0f/s   ratio %.3f\n",
-           vk_alg_name(alg), r_raw_sign, r_sign, r_sign / r_raw_sign);
-    printf("%-6s verify raw %9.0f/s   vk_jws_verify_key %9.0f/s   ratio %.3f\n",
-           vk_alg_name(alg), r_raw_verify, r_verify, r_verify / r_raw_verify);
-    EVP_PKEY_CTX_free(sc);
-    EVP_PKEY_CTX_free(vc);
-    EVP_PKEY_free(pk);
-    vk_buf_clear(&tok);
-    vk_jwk_free(k);
+        return 1;
+    compare(&c, "sign", raw_sign, vk_sign, "vk_jws_sign");
+    compare(&c, "verify", raw_verify, vk_verify, "vk_jws_verify_key");
+    EVP_PKEY_CTX_free(c.sc);
+    EVP_PKEY_CTX_free(c.vc);
+    EVP_PKEY_free(c.pk);
+    vk_buf_clear(&c.tok);
+    vk_jwk_free(c.k);
+    if (c.failures != 0) {
+        fprintf(stderr, "bench_jose: %d operations failed\n", c.failures);
+        return 1;
+    }
     return 0;
 }
 
 int main(void)
 {
-    printf("bench_jose: %zu-byte payload, %.0f s per measurement, one thread\n",
-           sizeof payload_json - 1, SECONDS);
+    printf("bench_jose: %zu-byte payload, best of %d x %.2f s slices, one thread\n",
+           sizeof payload_json - 1, SLICES, SLICE_SEC);
     if (bench(VK_ALG_ES256) != 0 || bench(VK_ALG_EDDSA) != 0 || bench(VK_ALG_RS256) != 0)
         return 1;
     return 0;

@@ -13,6 +13,7 @@ static const char usage[] =
     "  serve     run the authorization server\n"
     "  client    add | list | show | remove | rotate-secret\n"
     "  key       list | rotate\n"
+    "  user      add | list | remove | passwd\n"
     "  version   print the version\n"
     "\n"
     "Every command takes --data DIR (default ./valetkey-data or $VALETKEY_DATA).\n";
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         return vk_cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "client") == 0)
         return vk_cmd_client(argc - 1, argv + 1);
+    if (strcmp(argv[1], "user") == 0)
+        return vk_cmd_user(argc - 1, argv + 1);
     if (strcmp(argv[1], "key") == 0)
         return vk_cmd_key(argc - 1, argv + 1);
     fputs(usage, stderr);

@@ -25,13 +25,23 @@ struct vk_client_creds {
     struct vk_secret secret;
 };
 
-struct vk_auth_limiter;
+/* A limiter of failed attempts per key (a client id, "u:<username>", "a:<address>"). After
+ * free_failures failures, each further attempt must wait base_delay seconds, doubling per failure
+ * up to max_delay (the lockout); failures older than `window` seconds are forgotten. */
+struct vk_limit_policy {
+    unsigned free_failures;
+    int64_t base_delay;
+    int64_t max_delay;
+    int64_t window;
+};
 
-/* A limiter of failed authentications per client id: after `max_failures` failures within
- * `window_s` seconds, further attempts for that id fail without checking the secret until the
- * window ends. Thread-safe. */
-int vk_auth_limiter_new(unsigned max_failures, int64_t window_s, struct vk_auth_limiter **out);
+struct vk_auth_limiter;
+int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter **out);
 void vk_auth_limiter_free(struct vk_auth_limiter *l);
+/* Seconds the key must still wait before its next attempt (0: go ahead). Thread-safe. */
+int64_t vk_auth_limiter_wait(struct vk_auth_limiter *l, vk_str key, int64_t now);
+void vk_auth_limiter_fail(struct vk_auth_limiter *l, vk_str key, int64_t now);
+void vk_auth_limiter_reset(struct vk_auth_limiter *l, vk_str key);
 
 /* Authenticates the client. On VK_OK *out is the client record (arena strings). Failure is
  * VK_EOAUTH with 401 invalid_client (www_auth set when Basic was used), the same answer for an

@@ -10,26 +10,24 @@
 #define STRIPES 64
 
 struct slot {
-    uint8_t key[8];   /* first bytes of SHA-256(client_id) */
+    uint8_t key[8]; /* first bytes of SHA-256(key) */
     unsigned failures;
-    int64_t window_start;
+    int64_t last_failure;
 };
 
 struct vk_auth_limiter {
-    unsigned max_failures;
-    int64_t window_s;
+    struct vk_limit_policy p;
     pthread_mutex_t mu[STRIPES];
     struct slot slots[SLOTS];
 };
 
-int vk_auth_limiter_new(unsigned max_failures, int64_t window_s, struct vk_auth_limiter **out)
+int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter **out)
 {
     struct vk_auth_limiter *l = calloc(1, sizeof *l);
     *out = NULL;
     if (l == NULL)
         return VK_ENOMEM;
-    l->max_failures = max_failures;
-    l->window_s = window_s;
+    l->p = *p;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&l->mu[i], NULL);
     *out = l;
@@ -45,7 +43,8 @@ void vk_auth_limiter_free(struct vk_auth_limiter *l)
     free(l);
 }
 
-/* Returns the slot index for an id and its key. */
+/* Returns the slot index for a key and its short digest. A collision makes two keys share a
+ * slot: at worst one is slowed down by the other's failures, never let through. */
 static size_t slot_of(vk_str id, uint8_t key[8])
 {
     uint8_t d[VK_DIGEST_LEN];
@@ -54,22 +53,36 @@ static size_t slot_of(vk_str id, uint8_t key[8])
     return ((size_t)d[8] << 8 | d[9]) % SLOTS;
 }
 
-static bool limiter_blocked(struct vk_auth_limiter *l, vk_str id, int64_t now)
+static int64_t delay_for(const struct vk_limit_policy *p, unsigned failures)
+{
+    if (failures < p->free_failures)
+        return 0;
+    unsigned k = failures - p->free_failures;
+    int64_t d = p->base_delay;
+    while (k-- > 0 && d < p->max_delay)
+        d *= 2;
+    return d < p->max_delay ? d : p->max_delay;
+}
+
+int64_t vk_auth_limiter_wait(struct vk_auth_limiter *l, vk_str id, int64_t now)
 {
     if (l == NULL)
-        return false;
+        return 0;
     uint8_t key[8];
     size_t i = slot_of(id, key);
     pthread_mutex_t *mu = &l->mu[i % STRIPES];
+    int64_t wait = 0;
     pthread_mutex_lock(mu);
     struct slot *s = &l->slots[i];
-    bool blocked = memcmp(s->key, key, 8) == 0 && now - s->window_start < l->window_s &&
-                   s->failures >= l->max_failures;
+    if (memcmp(s->key, key, 8) == 0 && now - s->last_failure < l->p.window) {
+        int64_t until = s->last_failure + delay_for(&l->p, s->failures);
+        wait = until > now ? until - now : 0;
+    }
     pthread_mutex_unlock(mu);
-    return blocked;
+    return wait;
 }
 
-static void limiter_fail(struct vk_auth_limiter *l, vk_str id, int64_t now)
+void vk_auth_limiter_fail(struct vk_auth_limiter *l, vk_str id, int64_t now)
 {
     if (l == NULL)
         return;
@@ -78,12 +91,26 @@ static void limiter_fail(struct vk_auth_limiter *l, vk_str id, int64_t now)
     pthread_mutex_t *mu = &l->mu[i % STRIPES];
     pthread_mutex_lock(mu);
     struct slot *s = &l->slots[i];
-    if (memcmp(s->key, key, 8) != 0 || now - s->window_start >= l->window_s) {
+    if (memcmp(s->key, key, 8) != 0 || now - s->last_failure >= l->p.window) {
         memcpy(s->key, key, 8);
         s->failures = 0;
-        s->window_start = now;
     }
     s->failures++;
+    s->last_failure = now;
+    pthread_mutex_unlock(mu);
+}
+
+void vk_auth_limiter_reset(struct vk_auth_limiter *l, vk_str id)
+{
+    if (l == NULL)
+        return;
+    uint8_t key[8];
+    size_t i = slot_of(id, key);
+    pthread_mutex_t *mu = &l->mu[i % STRIPES];
+    pthread_mutex_lock(mu);
+    struct slot *s = &l->slots[i];
+    if (memcmp(s->key, key, 8) == 0)
+        memset(s, 0, sizeof *s);
     pthread_mutex_unlock(mu);
 }
 
@@ -121,7 +148,7 @@ int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *l
         return fail(oe, cr, "client authentication is required");
     if (!vk_client_id_syntax_ok(cr->client_id))
         return fail(oe, cr, "client authentication failed");
-    if (limiter_blocked(lim, cr->client_id, now))
+    if (vk_auth_limiter_wait(lim, cr->client_id, now) > 0)
         return fail(oe, cr, "too many failed attempts; try again later");
     int rc = vk_client_cache_get(cc, a, cr->client_id, now, false, out);
     if (rc == VK_OK && creds_match(cr, out, allow_public))
@@ -138,7 +165,7 @@ int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *l
         vk_sha256(cr->secret.p, cr->secret.len, d);
         (void)vk_ct_eq_digest(d, dummy);
     }
-    limiter_fail(lim, cr->client_id, now);
+    vk_auth_limiter_fail(lim, cr->client_id, now);
     memset(out, 0, sizeof *out);
     return fail(oe, cr, "client authentication failed");
 }

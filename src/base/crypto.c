@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -72,4 +74,69 @@ int vk_rand_token(const char *prefix, size_t bytes, char *out, size_t outsz)
     vk_b64url_encode(raw, bytes, out + plen);
     vk_wipe(raw, sizeof raw);
     return VK_OK;
+}
+
+void vk_hmac_sha256(const uint8_t *key, size_t klen, const void *data, size_t n,
+                    uint8_t out[VK_DIGEST_LEN])
+{
+    unsigned int len = VK_DIGEST_LEN;
+    HMAC(EVP_sha256(), key, (int)klen, data, n, out, &len);
+}
+
+static void seal_key(struct vk_secret s, const char *label, uint8_t key[VK_DIGEST_LEN])
+{
+    vk_hmac_sha256((const uint8_t *)s.p, s.len, label, strlen(label), key);
+}
+
+int vk_seal(struct vk_secret key_secret, const char *label, const uint8_t *in, size_t n,
+            uint8_t *out, size_t outsz, size_t *outlen)
+{
+    uint8_t key[VK_DIGEST_LEN];
+    int len = 0, rc = VK_ECRYPTO;
+    *outlen = 0;
+    if (n > 0x7fffffff - VK_SEAL_OVERHEAD || outsz < n + VK_SEAL_OVERHEAD)
+        return VK_ETOOBIG;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        return VK_ENOMEM;
+    seal_key(key_secret, label, key);
+    if (vk_rand(out, 12) == VK_OK &&
+        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, out) == 1 &&
+        EVP_EncryptUpdate(ctx, out + 12, &len, in, (int)n) == 1 &&
+        EVP_EncryptFinal_ex(ctx, out + 12 + len, &len) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + n) == 1) {
+        *outlen = n + VK_SEAL_OVERHEAD;
+        rc = VK_OK;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    vk_wipe(key, sizeof key);
+    return rc;
+}
+
+int vk_open(struct vk_secret key_secret, const char *label, const uint8_t *in, size_t n,
+            uint8_t *out, size_t outsz, size_t *outlen)
+{
+    uint8_t key[VK_DIGEST_LEN], tag[16];
+    int len = 0, rc = VK_ECRYPTO;
+    *outlen = 0;
+    if (n < VK_SEAL_OVERHEAD || outsz < n - VK_SEAL_OVERHEAD || n > 0x7fffffff)
+        return VK_EINVAL;
+    size_t m = n - VK_SEAL_OVERHEAD;
+    memcpy(tag, in + 12 + m, 16);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        return VK_ENOMEM;
+    seal_key(key_secret, label, key);
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
+        EVP_DecryptUpdate(ctx, out, &len, in + 12, (int)m) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+        EVP_DecryptFinal_ex(ctx, out + len, &len) == 1) {
+        *outlen = m;
+        rc = VK_OK;
+    } else {
+        vk_wipe(out, m);
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    vk_wipe(key, sizeof key);
+    return rc;
 }

@@ -38,4 +38,16 @@ void vk_hex(const uint8_t *in, size_t n, char *out);
  * into out of size outsz. */
 int vk_rand_token(const char *prefix, size_t bytes, char *out, size_t outsz);
 
+/* Authenticated encryption keyed by a high-entropy secret (e.g. a refresh token): key =
+ * HMAC-SHA256(secret, label), AES-256-GCM with a random 96-bit nonce. The sealed blob is
+ * nonce || ciphertext || tag (n + 28 bytes). vk_open fails (VK_ECRYPTO) on any tampering. */
+#define VK_SEAL_OVERHEAD 28
+int vk_seal(struct vk_secret key_secret, const char *label, const uint8_t *in, size_t n,
+            uint8_t *out, size_t outsz, size_t *outlen);
+int vk_open(struct vk_secret key_secret, const char *label, const uint8_t *in, size_t n,
+            uint8_t *out, size_t outsz, size_t *outlen);
+/* HMAC-SHA256. */
+void vk_hmac_sha256(const uint8_t *key, size_t klen, const void *data, size_t n,
+                    uint8_t out[VK_DIGEST_LEN]);
+
 #endif

@@ -7,6 +7,7 @@
 int vk_cmd_serve(int argc, char **argv);
 int vk_cmd_client(int argc, char **argv);
 int vk_cmd_key(int argc, char **argv);
+int vk_cmd_user(int argc, char **argv);
 
 /* Shared option handling: consumes --data DIR and --config FILE (loading the file) from argv,
  * leaving other arguments in place. Returns 0, or 2 after printing an error. */

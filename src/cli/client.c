@@ -18,7 +18,8 @@ static const char usage[] =
     "usage: valetkey client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]...\n"
     "                           [--scope \"a b\"] [--resource URI]... [--auth-method METHOD]\n"
     "                           [--access-token-ttl SECONDS] [--first-party]\n"
-    "                           [--post-logout-redirect-uri URI]... [--data DIR]\n"
+    "                           [--post-logout-redirect-uri URI]... [--id-token-alg RS256|ES256]\n"
+    "                           [--data DIR]\n"
     "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n";
 
 static json_t *split_array(const char *s, char sep)
@@ -49,6 +50,7 @@ static json_t *client_json(const struct vk_client *c, const char *secret)
     json_object_set_new(j, "resources", split_array(c->resources, ' '));
     json_object_set_new(j, "access_token_ttl", json_integer(c->access_token_ttl));
     json_object_set_new(j, "first_party", json_boolean(c->first_party));
+    json_object_set_new(j, "id_token_signed_response_alg", json_string(c->id_token_alg));
     json_object_set_new(j, "client_id_issued_at", json_integer(c->created_at));
     return j;
 }
@@ -99,7 +101,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
 {
     char grants[256] = "", redirects[VK_MAX_REDIRECT_URIS * 2048] = "", logout[4096] = "",
          resources[4096] = "";
-    const char *name = NULL, *scope = "", *method = NULL;
+    const char *name = NULL, *scope = "", *method = NULL, *id_alg = "RS256";
     bool is_public = false, first_party = false;
     uint64_t ttl = 0;
     size_t n_redirect = 0;
@@ -117,6 +119,10 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
             name = argv[++i];
         } else if (strcmp(o, "--scope") == 0) {
             scope = argv[++i];
+        } else if (strcmp(o, "--id-token-alg") == 0) {
+            id_alg = argv[++i];
+            if (strcmp(id_alg, "RS256") != 0 && strcmp(id_alg, "ES256") != 0)
+                return vk_cli_fail(2, "--id-token-alg must be RS256 or ES256");
         } else if (strcmp(o, "--auth-method") == 0) {
             method = argv[++i];
         } else if (strcmp(o, "--access-token-ttl") == 0) {
@@ -197,6 +203,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
         .access_token_ttl = (int64_t)ttl,
         .first_party = first_party,
         .created_at = vk_now(),
+        .id_token_alg = id_alg,
     };
     if (!is_public) {
         if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, c.secret_digest) !=

@@ -18,7 +18,9 @@
 
 static const char usage[] =
     "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
-    "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n";
+    "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n"
+    "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
+    "                      [--session-ttl SECONDS]\n";
 
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
@@ -29,7 +31,10 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--issuer", "issuer"},
                  {"--audience", "audience"},
                  {"--access-token-ttl", "access_token_ttl"},
-                 {"--threads", "threads"}};
+                 {"--threads", "threads"},
+                 {"--refresh-grace-seconds", "refresh_grace_seconds"},
+                 {"--refresh-token-ttl", "refresh_token_ttl"},
+                 {"--session-ttl", "session_ttl"}};
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
@@ -92,7 +97,12 @@ int vk_cmd_serve(int argc, char **argv)
         vk_cli_fail(1, "%s", err.msg);
         goto out;
     }
-    if (vk_auth_limiter_new(20, 300, &app.limiter) != VK_OK ||
+    /* client secrets: 20 free failures, then 60 s doubling to 15 min (OAuth 2.1 §2.4.1);
+     * user logins: 3 free failures, then 1 s doubling to a 15-minute lockout. */
+    static const struct vk_limit_policy client_policy = {20, 60, 900, 900};
+    static const struct vk_limit_policy login_policy = {3, 1, 900, 3600};
+    if (vk_auth_limiter_new(&client_policy, &app.limiter) != VK_OK ||
+        vk_auth_limiter_new(&login_policy, &app.login_limiter) != VK_OK ||
         vk_client_cache_new(st, &app.clients) != VK_OK)
         goto out;
     if (vk_http_listen(cfg.listen, &fd, bound, sizeof bound, &err) != VK_OK) {
@@ -110,6 +120,14 @@ int vk_cmd_serve(int argc, char **argv)
     app.metrics.started_at = now;
     if (vk_discovery_build(&app) != VK_OK)
         goto out;
+    if (st->ops->secret_get_or_create(st, "csrf", app.csrf_key) != VK_OK) {
+        vk_cli_fail(1, "cannot read the CSRF key from the store");
+        goto out;
+    }
+    /* RFC 6265bis §4.1.3.2: the __Host- prefix pins the cookie to this host, https only. */
+    app.cookie_secure = strncmp(issuer, "https://", 8) == 0;
+    app.session_cookie = app.cookie_secure ? "__Host-vk_session" : "vk_session";
+    app.csrf_cookie = app.cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
 
     struct vk_http_opts ho = {
         .fd = fd,
@@ -158,7 +176,10 @@ out:
     if (fd >= 0)
         close(fd);
     free(app.discovery_json);
+    free(app.oidc_json);
+    vk_wipe(app.csrf_key, sizeof app.csrf_key);
     vk_auth_limiter_free(app.limiter);
+    vk_auth_limiter_free(app.login_limiter);
     vk_client_cache_free(app.clients);
     vk_keyring_free(app.keys);
     vk_store_close(st);

@@ -15,6 +15,12 @@ void vk_config_defaults(struct vk_config *c)
     snprintf(c->listen, sizeof c->listen, "%s", "127.0.0.1:8080");
     c->access_token_ttl = 600;
     c->max_token_ttl = 86400;
+    c->code_ttl = 60;
+    c->id_token_ttl = 3600;
+    c->session_ttl = 8 * 3600;
+    c->refresh_token_ttl = 30 * 86400;
+    c->refresh_token_idle_ttl = 14 * 86400;
+    c->refresh_grace = 0;
     c->conn_limit = 1024;
     static const struct {
         const char *env;
@@ -24,7 +30,8 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_ISSUER", "issuer"},
                 {"VALETKEY_AUDIENCE", "audience"},
                 {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
-                {"VALETKEY_THREADS", "threads"}};
+                {"VALETKEY_THREADS", "threads"},
+                {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"}};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
         if (v != NULL && v[0] != '\0')
@@ -66,6 +73,16 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         return set_str(c->audience, sizeof c->audience, value, key, err);
     if (strcmp(key, "access_token_ttl") == 0)
         return set_num(&c->access_token_ttl, value, 1, 86400, key, err);
+    if (strcmp(key, "id_token_ttl") == 0)
+        return set_num(&c->id_token_ttl, value, 60, 86400, key, err);
+    if (strcmp(key, "session_ttl") == 0)
+        return set_num(&c->session_ttl, value, 60, 30 * 86400, key, err);
+    if (strcmp(key, "refresh_token_ttl") == 0)
+        return set_num(&c->refresh_token_ttl, value, 60, 365 * 86400, key, err);
+    if (strcmp(key, "refresh_token_idle_ttl") == 0)
+        return set_num(&c->refresh_token_idle_ttl, value, 60, 365 * 86400, key, err);
+    if (strcmp(key, "refresh_grace_seconds") == 0)
+        return set_num(&c->refresh_grace, value, 0, 10, key, err); /* a few seconds at most */
     if (strcmp(key, "threads") == 0) {
         rc = set_num(&n, value, 0, 256, key, err);
         if (rc == VK_OK)

@@ -16,6 +16,12 @@ struct vk_config {
     char audience[512];       /* default `aud` when neither the request nor the client names one */
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
+    int64_t code_ttl;         /* authorization codes: 60 s */
+    int64_t id_token_ttl;
+    int64_t session_ttl;      /* browser login sessions (absolute) */
+    int64_t refresh_token_ttl;      /* absolute lifetime of a refresh-token family */
+    int64_t refresh_token_idle_ttl; /* a refresh token unused this long expires */
+    int64_t refresh_grace;    /* seconds a just-rotated refresh token still returns the same pair */
     unsigned threads;         /* HTTP worker threads, 0 = CPUs */
     unsigned conn_limit;
     bool issuer_explicit;

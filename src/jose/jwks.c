@@ -124,6 +124,10 @@ int vk_jwks_parse(const char *json, size_t len, struct vk_jwks **out, struct vk_
         }
         if (skip_key(el, &def))
             continue;
+        if (n == VK_MAX_JWKS_KEYS) { /* unreachable after the check above; guards keys[] */
+            rc = vk_err_set(err, VK_ETOOBIG, "jwks: more than %d keys", VK_MAX_JWKS_KEYS);
+            goto out;
+        }
         rc = vk_jwk_from_json(el, def, &keys[n], err);
         if (rc != VK_OK)
             goto out;

@@ -33,12 +33,19 @@ struct vk_app {
     const char *issuer; /* cfg->issuer or the bound address */
     struct vk_store *st;
     struct vk_keyring *keys;
-    struct vk_auth_limiter *limiter;
+    struct vk_auth_limiter *limiter;       /* client authentication failures */
+    struct vk_auth_limiter *login_limiter; /* user login failures, per account and address */
     struct vk_client_cache *clients;
     struct vk_metrics metrics;
     const struct vk_router *router;
     char *discovery_json; /* RFC 8414 document, built at start */
     size_t discovery_len;
+    char *oidc_json;      /* OpenID Connect Discovery document */
+    size_t oidc_len;
+    uint8_t csrf_key[VK_DIGEST_LEN]; /* HMAC key for CSRF tokens, shared by all nodes (store) */
+    bool cookie_secure;   /* issuer is https: Secure cookies with the __Host- prefix */
+    const char *session_cookie;
+    const char *csrf_cookie;
 };
 
 /* The route table (oauth/routes.c). */
@@ -68,7 +75,25 @@ int vk_oauth_finish(const struct vk_request *rq, struct vk_response *rs, int rc,
 int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_str token,
                            struct vk_jws *out);
 
+/* Reads the login session named by the session cookie; VK_ENOTFOUND when there is none or it
+ * expired. *user is filled too (a session whose user was removed does not count). */
+int vk_oauth_session(struct vk_app *app, const struct vk_request *rq, struct vk_session *se,
+                     struct vk_user *user);
+/* An HTML response with the anti-framing and no-store headers (RFC 9700 §4.16). `form_origin`,
+ * when not NULL, is allowed as a form-action target (where the form's redirect goes). */
+int vk_oauth_html(const struct vk_request *rq, struct vk_response *rs, int status,
+                  const struct vk_buf *page, const char *form_origin);
+/* An HTML error page (never a redirect). */
+int vk_oauth_html_error(const struct vk_request *rq, struct vk_response *rs, int status,
+                        const char *title, const char *message);
+
 /* Handlers. */
+int vk_ep_authorize(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_login(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_consent(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_logout(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_userinfo(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_oidc_discovery(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_token(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_introspect(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_revoke(void *app, const struct vk_request *rq, struct vk_response *rs);

@@ -28,38 +28,73 @@ static json_t *url(const char *issuer, const char *path)
     return j;
 }
 
-int vk_discovery_build(struct vk_app *app)
+/* The members both documents share (RFC 8414 §2, OpenID Connect Discovery §3). */
+static json_t *common_metadata(const char *iss)
 {
-    static const char *const grants[] = {"client_credentials", NULL};
-    static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post", NULL};
+    static const char *const grants[] = {"authorization_code", "refresh_token",
+                                         "client_credentials", NULL};
+    static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
+                                               "none", NULL};
     static const char *const introspect_auth[] = {"client_secret_basic", "client_secret_post",
                                                   NULL};
-    static const char *const revoke_auth[] = {"client_secret_basic", "client_secret_post",
-                                              "none", NULL};
-    static const char *const algs[] = {"ES256", NULL};
-    /* No authorization endpoint yet: RFC 8414 requires the member, so it is empty. */
-    static const char *const response_types[] = {NULL};
-    const char *iss = app->issuer;
+    static const char *const access_algs[] = {"ES256", NULL};
+    static const char *const id_algs[] = {"RS256", "ES256", NULL};
+    static const char *const pkce[] = {"S256", NULL};
+    static const char *const response_types[] = {"code", NULL};
+    static const char *const response_modes[] = {"query", NULL};
+    static const char *const scopes[] = {"openid", "profile", "email", "phone", NULL};
+    static const char *const subjects[] = {"public", NULL};
+    static const char *const prompts[] = {"none", "login", "consent", NULL};
+    static const char *const claims[] = {
+        "sub",   "iss",         "aud",      "exp",         "iat",         "auth_time",
+        "nonce", "at_hash",     "azp",      "name",        "given_name",  "family_name",
+        "middle_name", "nickname", "preferred_username", "profile", "picture", "website",
+        "gender", "birthdate",  "zoneinfo", "locale",      "updated_at",  "email",
+        "email_verified", "phone_number", "phone_number_verified", NULL};
     json_t *m = json_object();
     if (m == NULL)
-        return VK_ENOMEM;
+        return NULL;
     json_object_set_new(m, "issuer", json_string(iss));
+    json_object_set_new(m, "authorization_endpoint", url(iss, "/authorize"));
     json_object_set_new(m, "token_endpoint", url(iss, "/token"));
+    json_object_set_new(m, "userinfo_endpoint", url(iss, "/userinfo"));
     json_object_set_new(m, "jwks_uri", url(iss, "/jwks.json"));
+    json_object_set_new(m, "end_session_endpoint", url(iss, "/logout"));
     json_object_set_new(m, "introspection_endpoint", url(iss, "/introspect"));
     json_object_set_new(m, "revocation_endpoint", url(iss, "/revoke"));
-    json_object_set_new(m, "grant_types_supported", strings(grants));
+    json_object_set_new(m, "scopes_supported", strings(scopes));
     json_object_set_new(m, "response_types_supported", strings(response_types));
+    json_object_set_new(m, "response_modes_supported", strings(response_modes));
+    json_object_set_new(m, "grant_types_supported", strings(grants));
+    json_object_set_new(m, "subject_types_supported", strings(subjects));
+    json_object_set_new(m, "id_token_signing_alg_values_supported", strings(id_algs));
     json_object_set_new(m, "token_endpoint_auth_methods_supported", strings(auth_methods));
     json_object_set_new(m, "introspection_endpoint_auth_methods_supported",
                         strings(introspect_auth));
-    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(revoke_auth));
-    json_object_set_new(m, "access_token_signing_alg_values_supported", strings(algs));
-    app->discovery_json = json_dumps(m, JSON_COMPACT | JSON_INDENT(0));
+    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(auth_methods));
+    json_object_set_new(m, "access_token_signing_alg_values_supported", strings(access_algs));
+    json_object_set_new(m, "code_challenge_methods_supported", strings(pkce));
+    json_object_set_new(m, "authorization_response_iss_parameter_supported", json_true());
+    json_object_set_new(m, "prompt_values_supported", strings(prompts));
+    json_object_set_new(m, "claims_supported", strings(claims));
+    json_object_set_new(m, "claims_parameter_supported", json_false());
+    json_object_set_new(m, "request_parameter_supported", json_false());
+    json_object_set_new(m, "request_uri_parameter_supported", json_false());
+    return m;
+}
+
+int vk_discovery_build(struct vk_app *app)
+{
+    json_t *m = common_metadata(app->issuer);
+    if (m == NULL)
+        return VK_ENOMEM;
+    app->discovery_json = json_dumps(m, JSON_COMPACT);
+    app->oidc_json = json_dumps(m, JSON_COMPACT); /* one set of facts, two well-known paths */
     json_decref(m);
-    if (app->discovery_json == NULL)
+    if (app->discovery_json == NULL || app->oidc_json == NULL)
         return VK_ENOMEM;
     app->discovery_len = strlen(app->discovery_json);
+    app->oidc_len = strlen(app->oidc_json);
     return VK_OK;
 }
 
@@ -74,6 +109,18 @@ int vk_ep_discovery(void *appv, const struct vk_request *rq, struct vk_response 
     struct vk_app *app = appv;
     int rc = vk_response_text(rs, rq->arena, 200, "application/json", app->discovery_json,
                               app->discovery_len);
+    if (rc == VK_OK)
+        rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=300");
+    if (rc == VK_OK)
+        rc = cors_public(rq, rs);
+    return rc;
+}
+
+int vk_ep_oidc_discovery(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    int rc = vk_response_text(rs, rq->arena, 200, "application/json", app->oidc_json,
+                              app->oidc_len);
     if (rc == VK_OK)
         rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=300");
     if (rc == VK_OK)

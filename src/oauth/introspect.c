@@ -3,6 +3,7 @@
  * unrevoked token of this issuer is exactly {"active":false}. */
 #include "oauth/app.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/limits.h"
@@ -31,6 +32,41 @@ int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_s
     return rc;
 }
 
+/* A refresh token is active while it is unused, unexpired and its grant is live. */
+static int introspect_refresh(struct vk_app *app, const struct vk_request *rq,
+                              struct vk_response *rs, vk_str token)
+{
+    struct vk_refresh rt;
+    struct vk_grant g;
+    uint8_t digest[VK_DIGEST_LEN];
+    vk_secret_digest((struct vk_secret){token.p, token.len}, digest);
+    int rc = app->st->ops->refresh_get(app->st, rq->arena, digest, &rt);
+    if (rc == VK_OK)
+        rc = app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g);
+    if (rc == VK_ENOTFOUND || (rc == VK_OK && (rt.used_at != 0 || g.revoked_at != 0 ||
+                                               rq->now >= rt.expires_at ||
+                                               rq->now >= g.expires_at)))
+        return vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
+    if (rc != VK_OK)
+        return rc;
+    json_t *resp = json_object();
+    if (resp == NULL)
+        return VK_ENOMEM;
+    json_object_set_new(resp, "active", json_true());
+    json_object_set_new(resp, "scope", json_string(g.scope));
+    json_object_set_new(resp, "client_id", json_string(g.client_id));
+    json_object_set_new(resp, "sub", json_string(g.user_id));
+    json_object_set_new(resp, "iss", json_string(app->issuer));
+    json_object_set_new(resp, "exp", json_integer(rt.expires_at));
+    json_object_set_new(resp, "iat", json_integer(rt.created_at));
+    json_object_set_new(resp, "token_type", json_string("refresh_token"));
+    char *s = json_dumps(resp, JSON_COMPACT);
+    json_decref(resp);
+    char *body = s != NULL ? vk_arena_strdup(rq->arena, vk_str_c(s)) : NULL;
+    free(s);
+    return body != NULL ? vk_response_json(rs, rq->arena, 200, body, strlen(body)) : VK_ENOMEM;
+}
+
 int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
     struct vk_app *app = appv;
@@ -51,6 +87,10 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
         rc = vk_oauth_fail(&oe, 400, "invalid_request", "token is required");
         goto out;
     }
+    if (vk_str_starts_with_lit(token, VK_PREFIX_REFRESH)) {
+        rc = introspect_refresh(app, rq, rs, token);
+        goto out;
+    }
     if (vk_oauth_verify_access(app, rq, token, &jws) != VK_OK) {
         rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
         goto out;
@@ -64,7 +104,18 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
     rc = app->st->ops->token_is_revoked(app->st, json_string_value(jti), &revoked);
     if (rc != VK_OK)
         goto out;
-    if (revoked) {
+    /* A token of a client that has since been removed is no longer active. */
+    json_t *cid = json_object_get(jws.payload, "client_id");
+    struct vk_client owner;
+    if (!revoked && json_is_string(cid)) {
+        rc = vk_client_cache_get(app->clients, rq->arena, vk_str_c(json_string_value(cid)),
+                                 rq->now, false, &owner);
+        if (rc == VK_ENOTFOUND)
+            revoked = true;
+        else if (rc != VK_OK)
+            goto out;
+    }
+    if (revoked || !json_is_string(cid)) {
         rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
         goto out;
     }

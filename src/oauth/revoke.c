@@ -35,7 +35,26 @@ int vk_ep_revoke(void *appv, const struct vk_request *rq, struct vk_response *rs
                            "token_type_hint must be access_token or refresh_token");
         goto out;
     }
-    if (vk_oauth_verify_access(app, rq, token, &jws) == VK_OK) {
+    struct vk_refresh rt;
+    struct vk_grant g;
+    uint8_t digest[VK_DIGEST_LEN];
+    vk_secret_digest((struct vk_secret){token.p, token.len}, digest);
+    if (vk_str_starts_with_lit(token, VK_PREFIX_REFRESH) &&
+        app->st->ops->refresh_get(app->st, rq->arena, digest, &rt) == VK_OK &&
+        app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g) == VK_OK) {
+        /* RFC 7009 §2.1: revoking a refresh token revokes its grant and the access tokens
+         * issued from it. */
+        if (strcmp(g.client_id, client.id) != 0) {
+            rc = vk_oauth_fail(&oe, 400, "unauthorized_client",
+                               "the token was not issued to this client");
+            goto out;
+        }
+        rc = app->st->ops->grant_revoke(app->st, g.id, rq->now);
+        if (rc != VK_OK)
+            goto out;
+        __atomic_add_fetch(&app->metrics.revocations, 1, __ATOMIC_RELAXED);
+        vk_log_info("event=grant.revoked client=%s grant=%s", client.id, g.id);
+    } else if (vk_oauth_verify_access(app, rq, token, &jws) == VK_OK) {
         json_t *jti = json_object_get(jws.payload, "jti");
         json_t *cid = json_object_get(jws.payload, "client_id");
         json_t *exp = json_object_get(jws.payload, "exp");

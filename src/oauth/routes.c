@@ -8,6 +8,12 @@ static const struct vk_route routes[] = {
     {"/revoke", VK_METHOD_POST, vk_ep_revoke, "revoke"},
     {"/jwks.json", VK_METHOD_GET, vk_ep_jwks, "jwks"},
     {"/.well-known/oauth-authorization-server", VK_METHOD_GET, vk_ep_discovery, "discovery"},
+    {"/.well-known/openid-configuration", VK_METHOD_GET, vk_ep_oidc_discovery, "oidc_discovery"},
+    {"/authorize", VK_METHOD_GET | VK_METHOD_POST, vk_ep_authorize, "authorize"},
+    {"/login", VK_METHOD_POST, vk_ep_login, "login"},
+    {"/consent", VK_METHOD_POST, vk_ep_consent, "consent"},
+    {"/userinfo", VK_METHOD_GET | VK_METHOD_POST, vk_ep_userinfo, "userinfo"},
+    {"/logout", VK_METHOD_GET | VK_METHOD_POST, vk_ep_logout, "logout"},
     {"/healthz", VK_METHOD_GET, vk_ep_health, "healthz"},
     {"/metrics", VK_METHOD_GET, vk_ep_metrics, "metrics"},
 };

@@ -74,7 +74,7 @@ void vk_client_cache_free(struct vk_client_cache *cc)
 }
 
 /* Copies the strings of a client into `dst` (arena) or a single malloc'd entry. */
-static const char *const *fields(const struct vk_client *c, const char **v)
+static void fields(const struct vk_client *c, const char **v)
 {
     v[0] = c->id;
     v[1] = c->name;
@@ -84,10 +84,10 @@ static const char *const *fields(const struct vk_client *c, const char **v)
     v[5] = c->redirect_uris;
     v[6] = c->post_logout_redirect_uris;
     v[7] = c->resources;
-    return v;
+    v[8] = c->id_token_alg;
 }
 
-#define NFIELDS 8
+#define NFIELDS 9
 
 static void set_fields(struct vk_client *c, char **v)
 {
@@ -99,6 +99,7 @@ static void set_fields(struct vk_client *c, char **v)
     c->redirect_uris = v[5];
     c->post_logout_redirect_uris = v[6];
     c->resources = v[7];
+    c->id_token_alg = v[8];
 }
 
 static struct entry *entry_new(const struct vk_client *c)

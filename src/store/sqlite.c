@@ -35,6 +35,38 @@ enum stmt_id {
     S_REVOKE_EVENT,
     S_IS_REVOKED,
     S_PURGE_REVOKED,
+    S_USER_PUT,
+    S_USER_GET,
+    S_USER_GET_BY_NAME,
+    S_USER_LIST,
+    S_USER_DELETE,
+    S_USER_SET_PASSWORD,
+    S_USER_GRANTS,
+    S_USER_SESSIONS_DELETE,
+    S_SESSION_PUT,
+    S_SESSION_GET,
+    S_SESSION_DELETE,
+    S_CONSENT_GET,
+    S_CONSENT_PUT,
+    S_CODE_PUT,
+    S_CODE_GET,
+    S_CODE_MARK_USED,
+    S_GRANT_PUT,
+    S_GRANT_GET,
+    S_GRANT_MARK_REVOKED,
+    S_GRANT_TOMBSTONE,
+    S_GRANT_REFRESH_REVOKE,
+    S_GRANT_TOKENS,
+    S_GRANT_TOKEN_PUT,
+    S_REFRESH_PUT,
+    S_REFRESH_GET,
+    S_REFRESH_MARK_USED,
+    S_SECRET_GET,
+    S_SECRET_PUT,
+    S_PURGE_CODES,
+    S_PURGE_SESSIONS,
+    S_PURGE_REFRESH,
+    S_PURGE_GRANT_TOKENS,
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
@@ -43,10 +75,13 @@ enum stmt_id {
 
 #define CLIENT_COLS                                                                                \
     "id, name, secret_digest, auth_method, grant_types, scope, redirect_uris, "                    \
-    "post_logout_redirect_uris, resources, access_token_ttl, first_party, created_at"
+    "post_logout_redirect_uris, resources, access_token_ttl, first_party, created_at, "         \
+    "id_token_alg"
+
+#define USER_COLS "id, username, password_hash, claims, created_at, password_changed_at"
 
 static const char *const stmt_sql[S_COUNT] = {
-    [S_CLIENT_PUT] = "INSERT INTO clients (" CLIENT_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_CLIENT_PUT] = "INSERT INTO clients (" CLIENT_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE id = ?",
     [S_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY created_at, id",
     [S_CLIENT_DELETE] = "DELETE FROM clients WHERE id = ?",
@@ -69,6 +104,57 @@ static const char *const stmt_sql[S_COUNT] = {
                        "VALUES (?,?,?,?,?)",
     [S_IS_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE jti = ?",
     [S_PURGE_REVOKED] = "DELETE FROM revoked_tokens WHERE expires_at < ?",
+    [S_USER_PUT] = "INSERT INTO users (id, username, password_hash, claims, created_at, "
+                   "password_changed_at) VALUES (?,?,?,?,?,?)",
+    [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?",
+    [S_USER_GET_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE username = ?",
+    [S_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY created_at, username",
+    [S_USER_DELETE] = "DELETE FROM users WHERE id = ?",
+    [S_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?, password_changed_at = ? "
+                            "WHERE id = ?",
+    [S_USER_GRANTS] = "SELECT id FROM grants WHERE user_id = ? AND revoked_at = 0",
+    [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE user_id = ?",
+    [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at) "
+                      "VALUES (?,?,?,?)",
+    [S_SESSION_GET] = "SELECT user_id, auth_time, expires_at FROM sessions WHERE digest = ? "
+                      "AND expires_at > ?",
+    [S_SESSION_DELETE] = "DELETE FROM sessions WHERE digest = ?",
+    [S_CONSENT_GET] = "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+    [S_CONSENT_PUT] = "INSERT INTO consents (user_id, client_id, scope, created_at) "
+                      "VALUES (?,?,?,?) ON CONFLICT (user_id, client_id) DO UPDATE SET "
+                      "scope = excluded.scope, created_at = excluded.created_at",
+    [S_CODE_PUT] = "INSERT INTO codes (digest, client_id, user_id, redirect_uri, code_challenge, "
+                   "scope, nonce, resources, session_id, auth_time, created_at, expires_at, "
+                   "grant_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_CODE_GET] = "SELECT client_id, user_id, redirect_uri, code_challenge, scope, nonce, "
+                   "resources, session_id, auth_time, created_at, expires_at, used_at, grant_id "
+                   "FROM codes WHERE digest = ?",
+    [S_CODE_MARK_USED] = "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at = 0",
+    [S_GRANT_PUT] = "INSERT INTO grants (id, client_id, user_id, scope, resources, session_id, "
+                    "auth_time, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+    [S_GRANT_GET] = "SELECT id, client_id, user_id, scope, resources, session_id, auth_time, "
+                    "created_at, expires_at, revoked_at FROM grants WHERE id = ?",
+    [S_GRANT_MARK_REVOKED] = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at = 0",
+    [S_GRANT_TOMBSTONE] = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, "
+                          "created_at, expires_at, revoked_at) VALUES (?, '', '', '', 0, ?, 0, ?) "
+                          "ON CONFLICT (id) DO NOTHING",
+    [S_GRANT_REFRESH_REVOKE] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = NULL, "
+                               "grace_until = 0 WHERE grant_id = ? AND used_at = 0",
+    [S_GRANT_TOKENS] = "SELECT jti, expires_at FROM grant_tokens WHERE grant_id = ? AND "
+                       "expires_at > ?",
+    [S_GRANT_TOKEN_PUT] = "INSERT INTO grant_tokens (jti, grant_id, expires_at) VALUES (?,?,?)",
+    [S_REFRESH_PUT] = "INSERT INTO refresh_tokens (digest, grant_id, created_at, expires_at) "
+                      "VALUES (?,?,?,?)",
+    [S_REFRESH_GET] = "SELECT grant_id, created_at, expires_at, used_at, grace_blob, grace_until "
+                      "FROM refresh_tokens WHERE digest = ?",
+    [S_REFRESH_MARK_USED] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = ?, "
+                            "grace_until = ? WHERE digest = ? AND used_at = 0",
+    [S_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?",
+    [S_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?,?) ON CONFLICT (name) DO NOTHING",
+    [S_PURGE_CODES] = "DELETE FROM codes WHERE expires_at < ? - 86400",
+    [S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at < ?",
+    [S_PURGE_REFRESH] = "DELETE FROM refresh_tokens WHERE expires_at < ?",
+    [S_PURGE_GRANT_TOKENS] = "DELETE FROM grant_tokens WHERE expires_at < ?",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -345,6 +431,7 @@ static int s_client_put(struct vk_store *s, const struct vk_client *cl, struct v
     sqlite3_bind_int64(st, 10, cl->access_token_ttl);
     sqlite3_bind_int(st, 11, cl->first_party ? 1 : 0);
     sqlite3_bind_int64(st, 12, cl->created_at);
+    bind_text(st, 13, cl->id_token_alg != NULL ? cl->id_token_alg : "RS256");
     int rc = tx_begin(c);
     if (rc == VK_OK) {
         rc = step_done(st);
@@ -380,6 +467,7 @@ static int read_client(struct vk_arena *a, sqlite3_stmt *st, struct vk_client *o
     out->access_token_ttl = sqlite3_column_int64(st, 9);
     out->first_party = sqlite3_column_int(st, 10) != 0;
     out->created_at = sqlite3_column_int64(st, 11);
+    out->id_token_alg = col_text(a, st, 12, &oom);
     return oom ? VK_ENOMEM : VK_OK;
 }
 
@@ -666,11 +754,667 @@ static int s_token_is_revoked(struct vk_store *s, const char *jti, bool *revoked
 static int s_purge_expired(struct vk_store *s, int64_t now)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_PURGE_REVOKED);
+    static const enum stmt_id purge[] = {S_PURGE_REVOKED, S_PURGE_CODES, S_PURGE_SESSIONS,
+                                         S_PURGE_REFRESH, S_PURGE_GRANT_TOKENS};
+    int rc = VK_OK;
+    for (size_t i = 0; rc == VK_OK && i < sizeof purge / sizeof purge[0]; i++) {
+        sqlite3_stmt *st = stmt(c, purge[i]);
+        if (st == NULL)
+            return VK_ESTORE;
+        sqlite3_bind_int64(st, 1, now);
+        rc = step_done(st);
+    }
+    return rc;
+}
+
+
+/* --- users ----------------------------------------------------------------------------------- */
+
+static int read_user(struct vk_arena *a, sqlite3_stmt *st, struct vk_user *out)
+{
+    int oom = 0;
+    out->id = col_text(a, st, 0, &oom);
+    out->username = col_text(a, st, 1, &oom);
+    out->password_hash = col_text(a, st, 2, &oom);
+    out->claims = col_text(a, st, 3, &oom);
+    out->created_at = sqlite3_column_int64(st, 4);
+    out->password_changed_at = sqlite3_column_int64(st, 5);
+    return oom ? VK_ENOMEM : VK_OK;
+}
+
+static int user_get_by(struct vk_store *s, enum stmt_id id, struct vk_arena *a, vk_str key,
+                       struct vk_user *out)
+{
+    CONN_OR_FAIL(s, c);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = stmt(c, id);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_text(st, 1, key.p, (int)key.len, SQLITE_STATIC);
+    int r = sqlite3_step(st), rc;
+    if (r == SQLITE_ROW)
+        rc = read_user(a, st, out);
+    else
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    finish(st);
+    return rc;
+}
+
+static int s_user_get(struct vk_store *s, struct vk_arena *a, vk_str id, struct vk_user *out)
+{
+    return user_get_by(s, S_USER_GET, a, id, out);
+}
+
+static int s_user_get_by_name(struct vk_store *s, struct vk_arena *a, vk_str name,
+                              struct vk_user *out)
+{
+    return user_get_by(s, S_USER_GET_BY_NAME, a, name, out);
+}
+
+static int s_user_put(struct vk_store *s, const struct vk_user *u, struct vk_err *err)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_USER_PUT);
+    if (st == NULL)
+        return vk_err_set(err, VK_ESTORE, "store error");
+    bind_text(st, 1, u->id);
+    bind_text(st, 2, u->username);
+    bind_text(st, 3, u->password_hash);
+    bind_text(st, 4, u->claims != NULL ? u->claims : "{}");
+    sqlite3_bind_int64(st, 5, u->created_at);
+    sqlite3_bind_int64(st, 6, u->password_changed_at);
+    int rc = step_done(st);
+    if (rc == VK_EEXIST)
+        return vk_err_set(err, rc, "a user with that username exists");
+    if (rc != VK_OK)
+        return vk_err_set(err, rc, "cannot store the user: %s", sqlite3_errmsg(c->db));
+    return VK_OK;
+}
+
+static int s_user_list(struct vk_store *s, struct vk_arena *a, struct vk_user_list *out)
+{
+    CONN_OR_FAIL(s, c);
+    out->v = NULL;
+    out->n = 0;
+    sqlite3_stmt *st = stmt(c, S_USER_LIST);
+    if (st == NULL)
+        return VK_ESTORE;
+    size_t cap = 0;
+    int rc = VK_OK, r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct vk_user *nv = vk_arena_alloc(a, ncap * sizeof *nv);
+            if (nv == NULL) {
+                rc = VK_ENOMEM;
+                break;
+            }
+            if (out->n > 0)
+                memcpy(nv, out->v, out->n * sizeof *nv);
+            out->v = nv;
+            cap = ncap;
+        }
+        rc = read_user(a, st, &out->v[out->n]);
+        if (rc != VK_OK)
+            break;
+        out->n++;
+    }
+    if (rc == VK_OK && r != SQLITE_DONE)
+        rc = VK_ESTORE;
+    finish(st);
+    return rc;
+}
+
+/* --- grants (inside a transaction) ----------------------------------------------------------- */
+
+static int revoke_event(struct conn *c, const char *kind, const char *subject,
+                        const char *client_id, int64_t expires_at, int64_t now)
+{
+    sqlite3_stmt *st = stmt(c, S_REVOKE_EVENT);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, kind);
+    bind_text(st, 2, subject);
+    bind_text(st, 3, client_id);
+    sqlite3_bind_int64(st, 4, expires_at);
+    sqlite3_bind_int64(st, 5, now);
+    return step_done(st);
+}
+
+static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
+{
+    sqlite3_stmt *st = stmt(c, S_GRANT_MARK_REVOKED);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, id);
+    int rc = step_done(st);
+    if (rc != VK_OK)
+        return rc;
+    if (sqlite3_changes(c->db) == 0) {
+        /* Not there yet (a code reused while its first redemption is in flight) or already
+         * revoked: a tombstone makes a later grant_start with this id fail. */
+        st = stmt(c, S_GRANT_TOMBSTONE);
+        if (st == NULL)
+            return VK_ESTORE;
+        bind_text(st, 1, id);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, now);
+        rc = step_done(st);
+        if (rc != VK_OK)
+            return rc;
+    }
+    st = stmt(c, S_GRANT_REFRESH_REVOKE);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, id);
+    rc = step_done(st);
+    if (rc != VK_OK)
+        return rc;
+    /* Every access token issued from the grant joins the revocation list. Collect first: the
+     * SELECT must be reset before the INSERTs reuse other statements. */
+    struct vk_arena a;
+    vk_arena_init(&a, 4 * 1024 * 1024);
+    struct tok {
+        const char *jti;
+        int64_t exp;
+    } *toks = NULL;
+    size_t n = 0, cap = 0;
+    int oom = 0, r;
+    st = stmt(c, S_GRANT_TOKENS);
+    if (st == NULL) {
+        vk_arena_clear(&a);
+        return VK_ESTORE;
+    }
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct tok *nt = vk_arena_alloc(&a, ncap * sizeof *nt);
+            if (nt == NULL) {
+                oom = 1;
+                break;
+            }
+            if (n > 0)
+                memcpy(nt, toks, n * sizeof *nt);
+            toks = nt;
+            cap = ncap;
+        }
+        toks[n].jti = col_text(&a, st, 0, &oom);
+        toks[n].exp = sqlite3_column_int64(st, 1);
+        n++;
+    }
+    finish(st);
+    rc = oom ? VK_ENOMEM : (r == SQLITE_DONE || r == SQLITE_ROW) ? VK_OK : VK_ESTORE;
+    for (size_t i = 0; rc == VK_OK && i < n; i++) {
+        st = stmt(c, S_REVOKE_JTI);
+        if (st == NULL) {
+            rc = VK_ESTORE;
+            break;
+        }
+        bind_text(st, 1, toks[i].jti);
+        bind_text(st, 2, "");
+        sqlite3_bind_int64(st, 3, toks[i].exp);
+        rc = step_done(st);
+    }
+    vk_arena_clear(&a);
+    if (rc == VK_OK)
+        rc = revoke_event(c, "grant", id, NULL, 0, now);
+    return rc;
+}
+
+static int s_grant_revoke(struct vk_store *s, const char *id, int64_t now)
+{
+    CONN_OR_FAIL(s, c);
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    return tx_end(c, grant_revoke_tx(c, id, now));
+}
+
+/* Revokes every live grant of a user and ends the user's sessions (inside a transaction). */
+static int user_revoke_all_tx(struct conn *c, const char *user_id, int64_t now)
+{
+    struct vk_arena a;
+    vk_arena_init(&a, 4 * 1024 * 1024);
+    const char **ids = NULL;
+    size_t n = 0, cap = 0;
+    int oom = 0, r;
+    sqlite3_stmt *st = stmt(c, S_USER_GRANTS);
+    if (st == NULL) {
+        vk_arena_clear(&a);
+        return VK_ESTORE;
+    }
+    bind_text(st, 1, user_id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            const char **ni = vk_arena_alloc(&a, ncap * sizeof *ni);
+            if (ni == NULL) {
+                oom = 1;
+                break;
+            }
+            if (n > 0)
+                memcpy(ni, ids, n * sizeof *ni);
+            ids = ni;
+            cap = ncap;
+        }
+        ids[n++] = col_text(&a, st, 0, &oom);
+    }
+    finish(st);
+    int rc = oom ? VK_ENOMEM : (r == SQLITE_DONE || r == SQLITE_ROW) ? VK_OK : VK_ESTORE;
+    for (size_t i = 0; rc == VK_OK && i < n; i++)
+        rc = grant_revoke_tx(c, ids[i], now);
+    vk_arena_clear(&a);
+    if (rc == VK_OK) {
+        st = stmt(c, S_USER_SESSIONS_DELETE);
+        if (st == NULL)
+            return VK_ESTORE;
+        bind_text(st, 1, user_id);
+        rc = step_done(st);
+    }
+    return rc;
+}
+
+static int user_find_id(struct conn *c, struct vk_arena *a, vk_str username, const char **id)
+{
+    sqlite3_stmt *st = stmt(c, S_USER_GET_BY_NAME);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_text(st, 1, username.p, (int)username.len, SQLITE_STATIC);
+    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
+    if (r == SQLITE_ROW)
+        *id = col_text(a, st, 0, &oom);
+    else
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    finish(st);
+    return oom ? VK_ENOMEM : rc;
+}
+
+static int s_user_delete(struct vk_store *s, vk_str username, int64_t now)
+{
+    CONN_OR_FAIL(s, c);
+    struct vk_arena a;
+    const char *id = NULL;
+    vk_arena_init(&a, 64 * 1024);
+    int rc = tx_begin(c);
+    if (rc != VK_OK) {
+        vk_arena_clear(&a);
+        return rc;
+    }
+    rc = user_find_id(c, &a, username, &id);
+    if (rc == VK_OK)
+        rc = user_revoke_all_tx(c, id, now);
+    if (rc == VK_OK) {
+        sqlite3_stmt *st = stmt(c, S_USER_DELETE);
+        rc = VK_ESTORE;
+        if (st != NULL) {
+            bind_text(st, 1, id);
+            rc = step_done(st);
+        }
+    }
+    rc = tx_end(c, rc);
+    vk_arena_clear(&a);
+    return rc;
+}
+
+static int s_user_set_password(struct vk_store *s, vk_str username, const char *hash, int64_t now)
+{
+    CONN_OR_FAIL(s, c);
+    struct vk_arena a;
+    const char *id = NULL;
+    vk_arena_init(&a, 64 * 1024);
+    int rc = tx_begin(c);
+    if (rc != VK_OK) {
+        vk_arena_clear(&a);
+        return rc;
+    }
+    rc = user_find_id(c, &a, username, &id);
+    if (rc == VK_OK) {
+        sqlite3_stmt *st = stmt(c, S_USER_SET_PASSWORD);
+        rc = VK_ESTORE;
+        if (st != NULL) {
+            bind_text(st, 1, hash);
+            sqlite3_bind_int64(st, 2, now);
+            bind_text(st, 3, id);
+            rc = step_done(st);
+        }
+    }
+    /* RFC 9700 §4.14.2: a password change ends sessions and revokes refresh tokens. */
+    if (rc == VK_OK)
+        rc = user_revoke_all_tx(c, id, now);
+    rc = tx_end(c, rc);
+    vk_arena_clear(&a);
+    return rc;
+}
+
+/* --- sessions and consents ------------------------------------------------------------------- */
+
+static int s_session_put(struct vk_store *s, const struct vk_session *se)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_SESSION_PUT);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, se->digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    bind_text(st, 2, se->user_id);
+    sqlite3_bind_int64(st, 3, se->auth_time);
+    sqlite3_bind_int64(st, 4, se->expires_at);
     return step_done(st);
+}
+
+static int s_session_get(struct vk_store *s, struct vk_arena *a,
+                         const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_session *out)
+{
+    CONN_OR_FAIL(s, c);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = stmt(c, S_SESSION_GET);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
+    if (r == SQLITE_ROW) {
+        memcpy(out->digest, digest, VK_DIGEST_LEN);
+        out->user_id = col_text(a, st, 0, &oom);
+        out->auth_time = sqlite3_column_int64(st, 1);
+        out->expires_at = sqlite3_column_int64(st, 2);
+    } else {
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    }
+    finish(st);
+    return oom ? VK_ENOMEM : rc;
+}
+
+static int s_session_delete(struct vk_store *s, const uint8_t digest[VK_DIGEST_LEN])
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_SESSION_DELETE);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    return step_done(st);
+}
+
+static int s_consent_get(struct vk_store *s, struct vk_arena *a, const char *user_id,
+                         const char *client_id, const char **scope)
+{
+    CONN_OR_FAIL(s, c);
+    *scope = NULL;
+    sqlite3_stmt *st = stmt(c, S_CONSENT_GET);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, user_id);
+    bind_text(st, 2, client_id);
+    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
+    if (r == SQLITE_ROW)
+        *scope = col_text(a, st, 0, &oom);
+    else
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    finish(st);
+    return oom ? VK_ENOMEM : rc;
+}
+
+static int s_consent_put(struct vk_store *s, const char *user_id, const char *client_id,
+                         const char *scope, int64_t now)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_CONSENT_PUT);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, user_id);
+    bind_text(st, 2, client_id);
+    bind_text(st, 3, scope);
+    sqlite3_bind_int64(st, 4, now);
+    return step_done(st);
+}
+
+/* --- codes, grants, refresh tokens ----------------------------------------------------------- */
+
+static int s_code_put(struct vk_store *s, const struct vk_code *cd)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_CODE_PUT);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, cd->digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    bind_text(st, 2, cd->client_id);
+    bind_text(st, 3, cd->user_id);
+    bind_text(st, 4, cd->redirect_uri);
+    bind_text(st, 5, cd->code_challenge);
+    bind_text(st, 6, cd->scope);
+    bind_text(st, 7, cd->nonce != NULL ? cd->nonce : "");
+    bind_text(st, 8, cd->resources != NULL ? cd->resources : "");
+    bind_text(st, 9, cd->session_id != NULL ? cd->session_id : "");
+    sqlite3_bind_int64(st, 10, cd->auth_time);
+    sqlite3_bind_int64(st, 11, cd->created_at);
+    sqlite3_bind_int64(st, 12, cd->expires_at);
+    bind_text(st, 13, cd->grant_id);
+    return step_done(st);
+}
+
+static int s_code_consume(struct vk_store *s, struct vk_arena *a,
+                          const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_code *out)
+{
+    CONN_OR_FAIL(s, c);
+    memset(out, 0, sizeof *out);
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_stmt *st = stmt(c, S_CODE_GET);
+    if (st == NULL)
+        return tx_end(c, VK_ESTORE);
+    sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    int r = sqlite3_step(st), oom = 0;
+    if (r == SQLITE_ROW) {
+        memcpy(out->digest, digest, VK_DIGEST_LEN);
+        out->client_id = col_text(a, st, 0, &oom);
+        out->user_id = col_text(a, st, 1, &oom);
+        out->redirect_uri = col_text(a, st, 2, &oom);
+        out->code_challenge = col_text(a, st, 3, &oom);
+        out->scope = col_text(a, st, 4, &oom);
+        out->nonce = col_text(a, st, 5, &oom);
+        out->resources = col_text(a, st, 6, &oom);
+        out->session_id = col_text(a, st, 7, &oom);
+        out->auth_time = sqlite3_column_int64(st, 8);
+        out->created_at = sqlite3_column_int64(st, 9);
+        out->expires_at = sqlite3_column_int64(st, 10);
+        out->used_at = sqlite3_column_int64(st, 11);
+        out->grant_id = col_text(a, st, 12, &oom);
+        rc = oom ? VK_ENOMEM : VK_OK;
+    } else {
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    }
+    finish(st);
+    if (rc == VK_OK && out->used_at == 0) {
+        st = stmt(c, S_CODE_MARK_USED);
+        rc = VK_ESTORE;
+        if (st != NULL) {
+            sqlite3_bind_int64(st, 1, now);
+            sqlite3_bind_blob(st, 2, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+            rc = step_done(st);
+        }
+    }
+    return tx_end(c, rc);
+}
+
+static int refresh_insert(struct conn *c, const struct vk_refresh *rt)
+{
+    sqlite3_stmt *st = stmt(c, S_REFRESH_PUT);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, rt->digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    bind_text(st, 2, rt->grant_id);
+    sqlite3_bind_int64(st, 3, rt->created_at);
+    sqlite3_bind_int64(st, 4, rt->expires_at);
+    return step_done(st);
+}
+
+static int grant_token_insert(struct conn *c, const char *jti, const char *grant_id, int64_t exp)
+{
+    sqlite3_stmt *st = stmt(c, S_GRANT_TOKEN_PUT);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, jti);
+    bind_text(st, 2, grant_id);
+    sqlite3_bind_int64(st, 3, exp);
+    return step_done(st);
+}
+
+static int s_grant_start(struct vk_store *s, const uint8_t code_digest[VK_DIGEST_LEN],
+                         const struct vk_grant *g, const struct vk_refresh *rt, const char *jti,
+                         int64_t jti_exp)
+{
+    CONN_OR_FAIL(s, c);
+    (void)code_digest;
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_stmt *st = stmt(c, S_GRANT_PUT);
+    if (st == NULL)
+        return tx_end(c, VK_ESTORE);
+    bind_text(st, 1, g->id);
+    bind_text(st, 2, g->client_id);
+    bind_text(st, 3, g->user_id);
+    bind_text(st, 4, g->scope);
+    bind_text(st, 5, g->resources != NULL ? g->resources : "");
+    bind_text(st, 6, g->session_id != NULL ? g->session_id : "");
+    sqlite3_bind_int64(st, 7, g->auth_time);
+    sqlite3_bind_int64(st, 8, g->created_at);
+    sqlite3_bind_int64(st, 9, g->expires_at);
+    rc = step_done(st); /* VK_EEXIST: the code was reused and its grant revoked meanwhile */
+    if (rc == VK_OK && rt != NULL)
+        rc = refresh_insert(c, rt);
+    if (rc == VK_OK)
+        rc = grant_token_insert(c, jti, g->id, jti_exp);
+    return tx_end(c, rc);
+}
+
+static int s_grant_get(struct vk_store *s, struct vk_arena *a, const char *id,
+                       struct vk_grant *out)
+{
+    CONN_OR_FAIL(s, c);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = stmt(c, S_GRANT_GET);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, id);
+    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
+    if (r == SQLITE_ROW) {
+        out->id = col_text(a, st, 0, &oom);
+        out->client_id = col_text(a, st, 1, &oom);
+        out->user_id = col_text(a, st, 2, &oom);
+        out->scope = col_text(a, st, 3, &oom);
+        out->resources = col_text(a, st, 4, &oom);
+        out->session_id = col_text(a, st, 5, &oom);
+        out->auth_time = sqlite3_column_int64(st, 6);
+        out->created_at = sqlite3_column_int64(st, 7);
+        out->expires_at = sqlite3_column_int64(st, 8);
+        out->revoked_at = sqlite3_column_int64(st, 9);
+    } else {
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    }
+    finish(st);
+    return oom ? VK_ENOMEM : rc;
+}
+
+static int s_refresh_get(struct vk_store *s, struct vk_arena *a,
+                         const uint8_t digest[VK_DIGEST_LEN], struct vk_refresh *out)
+{
+    CONN_OR_FAIL(s, c);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = stmt(c, S_REFRESH_GET);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
+    if (r == SQLITE_ROW) {
+        memcpy(out->digest, digest, VK_DIGEST_LEN);
+        out->grant_id = col_text(a, st, 0, &oom);
+        out->created_at = sqlite3_column_int64(st, 1);
+        out->expires_at = sqlite3_column_int64(st, 2);
+        out->used_at = sqlite3_column_int64(st, 3);
+        int n = sqlite3_column_bytes(st, 4);
+        if (sqlite3_column_type(st, 4) == SQLITE_BLOB && n > 0) {
+            uint8_t *b = vk_arena_alloc(a, (size_t)n);
+            if (b == NULL)
+                oom = 1;
+            else
+                memcpy(b, sqlite3_column_blob(st, 4), (size_t)n);
+            out->grace_blob = b;
+            out->grace_len = (size_t)n;
+        }
+        out->grace_until = sqlite3_column_int64(st, 5);
+    } else {
+        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
+    }
+    finish(st);
+    return oom ? VK_ENOMEM : rc;
+}
+
+static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGEST_LEN],
+                            int64_t now, const uint8_t *grace_blob, size_t grace_len,
+                            int64_t grace_until, const struct vk_refresh *next, const char *jti,
+                            int64_t jti_exp)
+{
+    CONN_OR_FAIL(s, c);
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_stmt *st = stmt(c, S_REFRESH_MARK_USED);
+    if (st == NULL)
+        return tx_end(c, VK_ESTORE);
+    sqlite3_bind_int64(st, 1, now);
+    if (grace_blob != NULL && grace_len > 0)
+        sqlite3_bind_blob(st, 2, grace_blob, (int)grace_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, grace_until);
+    sqlite3_bind_blob(st, 4, old_digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    rc = step_done(st);
+    if (rc == VK_OK && sqlite3_changes(c->db) == 0)
+        rc = VK_EEXIST; /* a concurrent rotation won */
+    if (rc == VK_OK)
+        rc = refresh_insert(c, next);
+    if (rc == VK_OK)
+        rc = grant_token_insert(c, jti, next->grant_id, jti_exp);
+    return tx_end(c, rc);
+}
+
+static int s_secret_get_or_create(struct vk_store *s, const char *name,
+                                  uint8_t out[VK_DIGEST_LEN])
+{
+    CONN_OR_FAIL(s, c);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        sqlite3_stmt *st = stmt(c, S_SECRET_GET);
+        if (st == NULL)
+            return VK_ESTORE;
+        bind_text(st, 1, name);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VK_DIGEST_LEN) {
+            memcpy(out, sqlite3_column_blob(st, 0), VK_DIGEST_LEN);
+            finish(st);
+            return VK_OK;
+        }
+        finish(st);
+        if (r != SQLITE_DONE && r != SQLITE_ROW)
+            return VK_ESTORE;
+        uint8_t fresh[VK_DIGEST_LEN];
+        if (vk_rand(fresh, sizeof fresh) != VK_OK)
+            return VK_ECRYPTO;
+        st = stmt(c, S_SECRET_PUT);
+        if (st == NULL)
+            return VK_ESTORE;
+        bind_text(st, 1, name);
+        sqlite3_bind_blob(st, 2, fresh, VK_DIGEST_LEN, SQLITE_TRANSIENT);
+        vk_wipe(fresh, sizeof fresh);
+        int rc = step_done(st);
+        if (rc != VK_OK)
+            return rc;
+    }
+    return VK_ESTORE;
 }
 
 const struct vk_store_ops vk_store_sqlite = {
@@ -692,4 +1436,23 @@ const struct vk_store_ops vk_store_sqlite = {
     .token_revoke = s_token_revoke,
     .token_is_revoked = s_token_is_revoked,
     .purge_expired = s_purge_expired,
+    .user_put = s_user_put,
+    .user_get = s_user_get,
+    .user_get_by_name = s_user_get_by_name,
+    .user_list = s_user_list,
+    .user_delete = s_user_delete,
+    .user_set_password = s_user_set_password,
+    .session_put = s_session_put,
+    .session_get = s_session_get,
+    .session_delete = s_session_delete,
+    .consent_get = s_consent_get,
+    .consent_put = s_consent_put,
+    .code_put = s_code_put,
+    .code_consume = s_code_consume,
+    .grant_start = s_grant_start,
+    .grant_get = s_grant_get,
+    .grant_revoke = s_grant_revoke,
+    .refresh_get = s_refresh_get,
+    .refresh_rotate = s_refresh_rotate,
+    .secret_get_or_create = s_secret_get_or_create,
 };

@@ -32,6 +32,7 @@ struct vk_client {
     int64_t access_token_ttl;               /* seconds; 0 means the server default */
     bool first_party;
     int64_t created_at;
+    const char *id_token_alg;               /* "RS256" (default) or "ES256" */
 };
 
 enum vk_key_use { VK_KEY_USE_ACCESS = 1, VK_KEY_USE_ID = 2 };
@@ -48,6 +49,78 @@ struct vk_key_rec {
 struct vk_key_list {
     struct vk_key_rec *v;
     size_t n;
+};
+
+/* A resource owner. id is the OpenID Connect `sub`: "vk_u_" + random, never reassigned, and
+ * never equal to a client id (those start with "vk_c_"). */
+struct vk_user {
+    const char *id;
+    const char *username;
+    const char *password_hash; /* Argon2id encoded string: algorithm, parameters, salt, hash */
+    const char *claims;        /* a JSON object: name, email, ... */
+    int64_t created_at;
+    int64_t password_changed_at;
+};
+
+struct vk_user_list {
+    struct vk_user *v;
+    size_t n;
+};
+
+/* A browser login session. The cookie value is a secret; only its digest is stored. */
+struct vk_session {
+    uint8_t digest[VK_DIGEST_LEN];
+    const char *user_id;
+    int64_t auth_time;
+    int64_t expires_at;
+};
+
+/* An authorization code (RFC 6749 §4.1.2), stored by digest, single use, bound to everything
+ * the token request must match. */
+struct vk_code {
+    uint8_t digest[VK_DIGEST_LEN];
+    const char *client_id;
+    const char *user_id;
+    const char *redirect_uri;
+    const char *code_challenge;  /* S256 challenge (PKCE is required) */
+    const char *scope;
+    const char *nonce;           /* may be empty */
+    const char *resources;       /* space-separated RFC 8707 resources requested at /authorize */
+    const char *session_id;      /* hex digest of the login session */
+    int64_t auth_time;
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t used_at;             /* 0 until redeemed */
+    const char *grant_id;        /* the grant created at redemption, "" before */
+};
+
+/* A grant: what one code redemption started. Refresh tokens rotate within it; revoking it revokes
+ * every refresh token and every access token issued from it (RFC 9700 §4.14.2). */
+struct vk_grant {
+    const char *id;
+    const char *client_id;
+    const char *user_id;
+    const char *scope;
+    const char *resources;
+    const char *session_id;
+    int64_t auth_time;
+    int64_t created_at;
+    int64_t expires_at;          /* absolute end of the refresh-token family */
+    int64_t revoked_at;          /* 0 while live */
+};
+
+/* One refresh token of a grant, stored by digest. */
+struct vk_refresh {
+    uint8_t digest[VK_DIGEST_LEN];
+    const char *grant_id;
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t used_at;             /* 0 until rotated */
+    /* Grace window for concurrent refreshes: the pair issued when this token was rotated,
+     * encrypted under a key derived from this token (only its holder can read it). */
+    const uint8_t *grace_blob;
+    size_t grace_len;
+    int64_t grace_until;
 };
 
 struct vk_client_list {
@@ -89,8 +162,61 @@ struct vk_store_ops {
                         int64_t expires_at, int64_t now);
     /* *revoked = true when the jti is on the revocation list. */
     int (*token_is_revoked)(struct vk_store *st, const char *jti, bool *revoked);
-    /* Deletes revocation entries of tokens that expired before `now`. */
+    /* Deletes revocation entries, codes, sessions and refresh tokens that expired before now. */
     int (*purge_expired)(struct vk_store *st, int64_t now);
+
+    /* Users. user_put fails with VK_EEXIST when the username is taken. Deleting a user or
+     * changing the password revokes the user's grants and ends the user's sessions in the same
+     * transaction (RFC 9700 §4.14.2 allows; it is what users expect). */
+    int (*user_put)(struct vk_store *st, const struct vk_user *u, struct vk_err *err);
+    int (*user_get)(struct vk_store *st, struct vk_arena *a, vk_str id, struct vk_user *out);
+    int (*user_get_by_name)(struct vk_store *st, struct vk_arena *a, vk_str username,
+                            struct vk_user *out);
+    int (*user_list)(struct vk_store *st, struct vk_arena *a, struct vk_user_list *out);
+    int (*user_delete)(struct vk_store *st, vk_str username, int64_t now);
+    int (*user_set_password)(struct vk_store *st, vk_str username, const char *hash, int64_t now);
+
+    /* Sessions. */
+    int (*session_put)(struct vk_store *st, const struct vk_session *s);
+    int (*session_get)(struct vk_store *st, struct vk_arena *a, const uint8_t digest[VK_DIGEST_LEN],
+                       int64_t now, struct vk_session *out);
+    int (*session_delete)(struct vk_store *st, const uint8_t digest[VK_DIGEST_LEN]);
+
+    /* Consent remembered per (user, client): the scope set approved. */
+    int (*consent_get)(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                       const char *client_id, const char **scope);
+    int (*consent_put)(struct vk_store *st, const char *user_id, const char *client_id,
+                       const char *scope, int64_t now);
+
+    /* Codes. code_consume is atomic: it marks the code used and returns it as it was before, so
+     * the caller sees used_at != 0 on a second redemption. */
+    int (*code_put)(struct vk_store *st, const struct vk_code *c);
+    int (*code_consume)(struct vk_store *st, struct vk_arena *a,
+                        const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_code *out);
+
+    /* The result of redeeming a code: grant + first refresh token (optional) + access token
+     * jti, written in one transaction together with code.grant_id. */
+    int (*grant_start)(struct vk_store *st, const uint8_t code_digest[VK_DIGEST_LEN],
+                       const struct vk_grant *g, const struct vk_refresh *rt, const char *jti,
+                       int64_t jti_exp);
+    int (*grant_get)(struct vk_store *st, struct vk_arena *a, const char *id,
+                     struct vk_grant *out);
+    /* Revokes a grant: every refresh token of it and every access-token jti issued from it are
+     * revoked, with revocation events, in one transaction. Idempotent. */
+    int (*grant_revoke)(struct vk_store *st, const char *id, int64_t now);
+    int (*refresh_get)(struct vk_store *st, struct vk_arena *a,
+                       const uint8_t digest[VK_DIGEST_LEN], struct vk_refresh *out);
+    /* Rotates: marks `old_digest` used (only if it is still unused: VK_EEXIST otherwise, meaning a
+     * concurrent rotation won), stores the grace blob on it, inserts the new refresh token and
+     * records the access-token jti, in one transaction. */
+    int (*refresh_rotate)(struct vk_store *st, const uint8_t old_digest[VK_DIGEST_LEN],
+                          int64_t now, const uint8_t *grace_blob, size_t grace_len,
+                          int64_t grace_until, const struct vk_refresh *next, const char *jti,
+                          int64_t jti_exp);
+
+    /* A server-wide secret kept in the store (e.g. the CSRF key), created on first use. */
+    int (*secret_get_or_create)(struct vk_store *st, const char *name,
+                                uint8_t out[VK_DIGEST_LEN]);
 };
 
 struct vk_store {

@@ -31,6 +31,28 @@ struct vk_access_claims {
  * values are JSON-escaped. Thread-safe. */
 int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_claims *c,
                          struct vk_buf *out, struct vk_err *err);
+/* OpenID Connect Core §2 id_token claims. */
+struct vk_id_claims {
+    const char *iss;
+    const char *sub;
+    const char *aud;     /* the client id */
+    const char *nonce;   /* NULL or empty: omitted */
+    int64_t auth_time;
+    int64_t iat;
+    int64_t exp;
+};
+
+/* Mints an id_token (typ "JWT") signed with `signer`; when access_token is not empty, at_hash is
+ * the base64url of the left half of its SHA-256 (OIDC Core §3.1.3.6, for RS256/ES256). azp is
+ * the client id. Appends to out. */
+int vk_id_token_mint(const struct vk_jwk *signer, const struct vk_id_claims *c,
+                     vk_str access_token, struct vk_buf *out, struct vk_err *err);
+
+#define VK_PREFIX_CODE    "vk_ac_"
+#define VK_PREFIX_REFRESH "vk_rt_"
+#define VK_PREFIX_SESSION "vk_ss_"
+#define VK_PREFIX_GRANT   "vk_g_"
+
 /* A new random jti (VK_JTI_LEN chars + NUL). */
 int vk_jti_new(char out[VK_JTI_LEN + 1]);
 

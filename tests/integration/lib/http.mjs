@@ -76,9 +76,17 @@ export async function assertNotInLog(server, secret, what) {
   assert.ok(!log.includes(secret), `${what}: the server log (${server.logFile}) contains the secret`);
 }
 
-/** Short description of a response for assertion messages (never call it on a success body). */
+/** Short description of a response for assertion messages (tokens and secrets redacted). */
 export function describe(res) {
-  return `HTTP ${res.status} ${res.headers.get('content-type') ?? ''} ${res.text.slice(0, 300)}`;
+  let body = res.text;
+  if (res.json && typeof res.json === 'object') {
+    const red = { ...res.json };
+    for (const k of ['access_token', 'refresh_token', 'id_token', 'client_secret']) {
+      if (typeof red[k] === 'string') red[k] = `<${k} redacted>`;
+    }
+    body = JSON.stringify(red);
+  }
+  return `HTTP ${res.status} ${res.headers.get('content-type') ?? ''} ${body.slice(0, 300)}`;
 }
 
 /** Asserts an OAuth JSON error response (RFC 6749 §5.2 shape, no-store). */

@@ -199,7 +199,12 @@ export async function startServer({ dataDir, args = [], issuer, timeoutMs = 1000
     stdout: () => stdoutText,
     get exited() { return exited; },
     async stop({ signal = 'SIGTERM', timeoutMs: t = 8000, removeData = dataDir === undefined } = {}) {
-      if (!exited) proc.kill(signal);
+      if (exited) {
+        if (removeData) rmDataDir(dir);
+        assert.fail(`valetkey serve exited before the test stopped it (code ${exited.code}, signal ` +
+          `${exited.signal}): it crashed or something else signalled it; log tail: ${readTail(logFile)}`);
+      }
+      proc.kill(signal);
       let tm;
       const res = await Promise.race([
         exitP,

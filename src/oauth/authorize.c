@@ -1,0 +1,641 @@
+/* The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, OpenID Connect Core §3.1.2),
+ * the login form (POST /login) and the consent form (POST /consent).
+ *
+ * Every request is validated from scratch, whichever of the three endpoints it arrives at: the
+ * login and consent forms carry the authorization request in hidden fields, and nothing is
+ * trusted because it went through a form. Errors about the client or the redirect URI are shown
+ * to the user and never redirected (RFC 9700 §4.11.2, checklist #3); every other error goes back
+ * to the client's redirect URI with `state` and `iss` (RFC 9207). */
+#include "oauth/app.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "auth/password.h"
+#include "base/b64url.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "grant/grant.h"
+#include "http/cookie.h"
+#include "http/form.h"
+#include "ui/ui.h"
+
+/* The parameters that make up an authorization request: carried through the login and consent
+ * forms as hidden fields, and nothing else is (the password never is). */
+static const char *const authz_params[] = {
+    "response_type", "client_id", "redirect_uri", "scope",     "state",    "nonce",
+    "code_challenge", "code_challenge_method", "prompt", "max_age", "resource", "response_mode",
+    "login_hint",    "ui_locales", "acr_values", "display",  NULL};
+
+struct authz {
+    struct vk_client client;
+    vk_str redirect_uri; /* validated: one of the client's */
+    vk_str state;
+    vk_str nonce;
+    vk_str code_challenge;
+    const char *scope;   /* granted scope */
+    const char *resources;
+    unsigned prompt;
+    int64_t max_age;     /* -1: absent */
+};
+
+enum verdict { V_OK, V_HTML, V_REDIRECT };
+
+/* --- responses ------------------------------------------------------------------------------ */
+
+static char *origin_of(struct vk_arena *a, vk_str uri)
+{
+    /* scheme://authority of a URI, for the CSP form-action allowance */
+    const char *p = memchr(uri.p, ':', uri.len);
+    if (p == NULL)
+        return NULL;
+    size_t i = (size_t)(p - uri.p) + 1;
+    if (i + 1 < uri.len && uri.p[i] == '/' && uri.p[i + 1] == '/') {
+        i += 2;
+        while (i < uri.len && uri.p[i] != '/' && uri.p[i] != '?' && uri.p[i] != '#')
+            i++;
+    }
+    return vk_arena_strdup(a, (vk_str){uri.p, i});
+}
+
+/* 303 to redirect_uri with the given parameters appended (RFC 6749 §4.1.2; 303, not 307, so
+ * the browser does not re-post the credentials: RFC 9700 §4.12, checklist #7). */
+static int redirect_with(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                         const struct authz *az, const char *const *kv, size_t n)
+{
+    struct vk_buf b;
+    vk_buf_init(&b, 16 * 1024);
+    int rc = vk_buf_append(&b, az->redirect_uri.p, az->redirect_uri.len);
+    char sep = memchr(az->redirect_uri.p, '?', az->redirect_uri.len) != NULL ? '&' : '?';
+    for (size_t i = 0; rc == VK_OK && i + 1 < n; i += 2) {
+        if (kv[i + 1] == NULL)
+            continue;
+        char *v = vk_form_encode(rq->arena, vk_str_c(kv[i + 1]));
+        rc = v != NULL ? vk_buf_printf(&b, "%c%s=%s", sep, kv[i], v) : VK_ENOMEM;
+        sep = '&';
+    }
+    if (rc == VK_OK && az->state.len > 0) {
+        char *v = vk_form_encode(rq->arena, az->state);
+        rc = v != NULL ? vk_buf_printf(&b, "%cstate=%s", sep, v) : VK_ENOMEM;
+        sep = '&';
+    }
+    if (rc == VK_OK) {
+        char *v = vk_form_encode(rq->arena, vk_str_c(app->issuer));
+        rc = v != NULL ? vk_buf_printf(&b, "%ciss=%s", sep, v) : VK_ENOMEM; /* RFC 9207 */
+    }
+    char *loc = rc == VK_OK ? vk_arena_strdup(rq->arena, vk_buf_str(&b)) : NULL;
+    vk_buf_clear(&b);
+    if (rc != VK_OK)
+        return rc;
+    if (loc == NULL)
+        return VK_ENOMEM;
+    rc = vk_response_header(rs, rq->arena, "Location", loc);
+    if (rc == VK_OK)
+        rc = vk_response_header(rs, rq->arena, "Cache-Control", "no-store");
+    if (rc == VK_OK)
+        rc = vk_response_text(rs, rq->arena, 303, NULL, "", 0);
+    return rc;
+}
+
+static int redirect_error(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                          const struct authz *az, const struct vk_oauth_err *oe)
+{
+    const char *kv[] = {"error", oe->error, "error_description", oe->description};
+    return redirect_with(app, rq, rs, az, kv, 4);
+}
+
+/* --- validation ----------------------------------------------------------------------------- */
+
+static enum verdict html_fail(struct vk_oauth_err *oe, const char *desc)
+{
+    vk_oauth_fail(oe, 400, "invalid_request", desc);
+    return V_HTML;
+}
+
+static enum verdict redir_fail(struct vk_oauth_err *oe, const char *error, const char *desc)
+{
+    vk_oauth_fail(oe, 400, error, desc);
+    return V_REDIRECT;
+}
+
+/* Validates an authorization request. V_OK: *az is complete. V_HTML: show oe to the user.
+ * V_REDIRECT: send oe to az->redirect_uri. *rc carries internal failures (store, memory). */
+static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
+                             const struct vk_params *ps, struct authz *az,
+                             struct vk_oauth_err *oe, int *rc)
+{
+    vk_str client_id, redirect, v, dup;
+    memset(az, 0, sizeof *az);
+    az->max_age = -1;
+    *rc = VK_OK;
+    if (vk_params_get(ps, "client_id", &client_id) != 1)
+        return html_fail(oe, "The request has no client_id (or more than one).");
+    *rc = vk_client_cache_get(app->clients, rq->arena, client_id, rq->now, false, &az->client);
+    if (*rc == VK_ENOTFOUND) {
+        *rc = VK_OK;
+        return html_fail(oe, "The application that sent you here is not registered.");
+    }
+    if (*rc != VK_OK)
+        return V_HTML;
+    size_t nr = vk_params_get(ps, "redirect_uri", &redirect);
+    if (nr > 1)
+        return html_fail(oe, "The request has more than one redirect_uri.");
+    if (nr == 0) {
+        /* OAuth 2.1 §4.1.1: optional only when exactly one is registered. */
+        vk_str regs = vk_str_c(az->client.redirect_uris), first, rest = regs;
+        if (!vk_str_next_token(&rest, '\n', &first) || vk_str_next_token(&rest, '\n', &v))
+            return html_fail(oe, "The request has no redirect_uri.");
+        redirect = first;
+    } else if (!vk_redirect_uri_match(vk_str_c(az->client.redirect_uris), redirect)) {
+        /* RFC 9700 §2.1 / checklist #1, #3, #4: exact match or no redirect at all. */
+        return html_fail(oe, "The redirect URI is not registered for this application.");
+    }
+    az->redirect_uri = redirect;
+    /* From here on, errors go back to the client (with state if there is exactly one). */
+    if (vk_params_get(ps, "state", &az->state) > 1)
+        az->state = VK_STR_NULL;
+    if (vk_params_find_repeat(ps, NULL, &dup) && !vk_str_eq_lit(dup, "resource"))
+        return redir_fail(oe, "invalid_request", "a parameter is repeated");
+    if (vk_params_get(ps, "response_type", &v) == 0)
+        return redir_fail(oe, "invalid_request", "response_type is required");
+    /* RFC 9700 §2.1.2 / checklist #22: only the code flow; no tokens from this endpoint. */
+    if (!vk_str_eq_lit(v, "code"))
+        return redir_fail(oe, "unsupported_response_type", "only response_type=code is supported");
+    if (vk_params_get(ps, "response_mode", &v) > 0 && !vk_str_eq_lit(v, "query"))
+        return redir_fail(oe, "invalid_request", "only response_mode=query is supported");
+    if (!vk_client_has_grant(vk_str_c(az->client.grant_types), "authorization_code"))
+        return redir_fail(oe, "unauthorized_client",
+                          "the client may not use the authorization code grant");
+    vk_str method;
+    vk_params_get(ps, "code_challenge", &az->code_challenge);
+    vk_params_get(ps, "code_challenge_method", &method);
+    if (vk_pkce_check_challenge(az->code_challenge, method, oe) != VK_OK)
+        return V_REDIRECT;
+    vk_str scope;
+    size_t ns = vk_params_get(ps, "scope", &scope);
+    *rc = vk_scope_decide(rq->arena, ns > 0, scope, vk_str_c(az->client.scope), &az->scope, oe);
+    if (*rc == VK_EOAUTH) {
+        *rc = VK_OK;
+        return V_REDIRECT;
+    }
+    if (*rc != VK_OK)
+        return V_HTML;
+    /* RFC 8707: resources requested here bound the audiences the tokens may carry. */
+    vk_str res[VK_MAX_RESOURCES + 1];
+    size_t nres = 0;
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->v[i].value.len > 0 && vk_str_eq_lit(ps->v[i].name, "resource") &&
+            nres <= VK_MAX_RESOURCES)
+            res[nres++] = ps->v[i].value;
+    if (vk_resource_decide(res, nres, vk_str_c(az->client.resources), oe) != VK_OK)
+        return V_REDIRECT;
+    struct vk_buf rb;
+    vk_buf_init(&rb, 64 * 1024);
+    for (size_t i = 0; i < nres && *rc == VK_OK; i++) {
+        if (i > 0)
+            *rc = vk_buf_append(&rb, " ", 1);
+        if (*rc == VK_OK)
+            *rc = vk_buf_append(&rb, res[i].p, res[i].len);
+    }
+    az->resources = *rc == VK_OK ? vk_arena_strdup(rq->arena, vk_buf_str(&rb)) : NULL;
+    vk_buf_clear(&rb);
+    if (az->resources == NULL) {
+        *rc = VK_ENOMEM;
+        return V_HTML;
+    }
+    if (vk_params_get(ps, "nonce", &az->nonce) > 0 && az->nonce.len > 512)
+        return redir_fail(oe, "invalid_request", "nonce is too long");
+    if (vk_params_get(ps, "prompt", &v) > 0 && vk_prompt_parse(v, &az->prompt, oe) != VK_OK)
+        return V_REDIRECT;
+    if (vk_params_get(ps, "max_age", &v) > 0) {
+        uint64_t ma;
+        if (vk_parse_u64(v, 0, 10L * 365 * 86400, &ma) != VK_OK)
+            return redir_fail(oe, "invalid_request", "max_age must be a non-negative integer");
+        az->max_age = (int64_t)ma;
+    }
+    return V_OK;
+}
+
+/* --- CSRF ----------------------------------------------------------------------------------- */
+
+/* token = base64url(HMAC(csrf_key, purpose "|" binding)), where binding is the value of a random
+ * browser cookie: a form posted from elsewhere has neither the cookie's value nor the key. */
+static void csrf_token(const struct vk_app *app, const char *purpose, vk_str binding,
+                       char out[44])
+{
+    uint8_t mac[VK_DIGEST_LEN];
+    char msg[256];
+    size_t n = strlen(purpose);
+    if (n + 1 + binding.len > sizeof msg)
+        binding.len = sizeof msg - n - 1;
+    memcpy(msg, purpose, n);
+    msg[n] = '|';
+    memcpy(msg + n + 1, binding.p, binding.len);
+    vk_hmac_sha256(app->csrf_key, sizeof app->csrf_key, msg, n + 1 + binding.len, mac);
+    vk_b64url_encode(mac, sizeof mac, out);
+}
+
+static bool csrf_ok(const struct vk_app *app, const struct vk_request *rq,
+                    const struct vk_params *ps, const char *purpose)
+{
+    vk_str binding, presented;
+    char want[44];
+    if (!vk_cookie_get(rq, app->csrf_cookie, &binding) || binding.len > 128)
+        return false;
+    if (vk_params_get(ps, "csrf", &presented) != 1)
+        return false;
+    csrf_token(app, purpose, binding, want);
+    return vk_ct_eq_secret((struct vk_secret){presented.p, presented.len},
+                           (struct vk_secret){want, strlen(want)});
+}
+
+/* The browser binding cookie: reused if present, else created (and set on the response). */
+static int csrf_binding(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                        vk_str *binding)
+{
+    if (vk_cookie_get(rq, app->csrf_cookie, binding) && binding->len <= 128)
+        return VK_OK;
+    char v[64];
+    int rc = vk_rand_token(NULL, 32, v, sizeof v);
+    if (rc != VK_OK)
+        return rc;
+    char *copy = vk_arena_strdup(rq->arena, vk_str_c(v));
+    if (copy == NULL)
+        return VK_ENOMEM;
+    *binding = vk_str_c(copy);
+    return vk_cookie_set(rs, rq->arena, app->csrf_cookie, copy, -1, app->cookie_secure);
+}
+
+/* --- pages ---------------------------------------------------------------------------------- */
+
+static int hidden_fields(struct vk_arena *a, const struct vk_params *ps, const char *csrf,
+                         struct vk_ui_field **out, size_t *n)
+{
+    struct vk_ui_field *f = vk_arena_alloc(a, (ps->n + 1) * sizeof *f);
+    if (f == NULL)
+        return VK_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        if (ps->v[i].value.len == 0)
+            continue;
+        for (const char *const *name = authz_params; *name != NULL; name++) {
+            if (vk_str_eq_lit(ps->v[i].name, *name)) {
+                f[k].name = *name;
+                f[k].value = vk_arena_strdup(a, ps->v[i].value);
+                if (f[k].value == NULL)
+                    return VK_ENOMEM;
+                k++;
+                break;
+            }
+        }
+    }
+    f[k].name = "csrf";
+    f[k].value = csrf;
+    *out = f;
+    *n = k + 1;
+    return VK_OK;
+}
+
+static int show_login(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                      const struct vk_params *ps, const struct authz *az, int status,
+                      const char *error, vk_str username)
+{
+    vk_str binding;
+    char csrf[44];
+    struct vk_ui_field *hidden;
+    size_t nh;
+    int rc = csrf_binding(app, rq, rs, &binding);
+    if (rc != VK_OK)
+        return rc;
+    csrf_token(app, "login", binding, csrf);
+    char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
+    rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
+    if (rc != VK_OK)
+        return rc;
+    char *uname = username.len > 0 ? vk_arena_strdup(rq->arena, username) : NULL;
+    struct vk_buf b;
+    vk_buf_init(&b, 256 * 1024);
+    rc = vk_ui_login(&b, "/login", az->client.name, uname, error, hidden, nh);
+    if (rc == VK_OK)
+        rc = vk_oauth_html(rq, rs, status, &b, origin_of(rq->arena, az->redirect_uri));
+    vk_buf_clear(&b);
+    return rc;
+}
+
+static int show_consent(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                        const struct vk_params *ps, const struct authz *az,
+                        const struct vk_user *user)
+{
+    vk_str binding;
+    char csrf[44];
+    struct vk_ui_field *hidden;
+    size_t nh;
+    int rc = csrf_binding(app, rq, rs, &binding);
+    if (rc != VK_OK)
+        return rc;
+    csrf_token(app, "consent", binding, csrf);
+    char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
+    rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
+    if (rc != VK_OK)
+        return rc;
+    const char *scopes[VK_MAX_SCOPES];
+    size_t n = 0;
+    vk_str rest = vk_str_c(az->scope), t;
+    while (n < VK_MAX_SCOPES && vk_str_next_token(&rest, ' ', &t))
+        if ((scopes[n] = vk_arena_strdup(rq->arena, t)) != NULL)
+            n++;
+    struct vk_buf b;
+    vk_buf_init(&b, 256 * 1024);
+    rc = vk_ui_consent(&b, "/consent", az->client.name, user->username, scopes, n, hidden, nh);
+    if (rc == VK_OK)
+        rc = vk_oauth_html(rq, rs, 200, &b, origin_of(rq->arena, az->redirect_uri));
+    vk_buf_clear(&b);
+    return rc;
+}
+
+/* --- the code ------------------------------------------------------------------------------- */
+
+static int issue_code(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                      const struct authz *az, const struct vk_session *se,
+                      const struct vk_user *user)
+{
+    char code[80], grant_id[64], sid[2 * VK_DIGEST_LEN + 1];
+    struct vk_code c;
+    memset(&c, 0, sizeof c);
+    int rc = vk_secret_new(VK_PREFIX_CODE, code, sizeof code, c.digest);
+    if (rc == VK_OK)
+        rc = vk_rand_token(VK_PREFIX_GRANT, 16, grant_id, sizeof grant_id);
+    if (rc != VK_OK)
+        return rc;
+    vk_hex(se->digest, VK_DIGEST_LEN, sid);
+    c.client_id = az->client.id;
+    c.user_id = user->id;
+    c.redirect_uri = vk_arena_strdup(rq->arena, az->redirect_uri);
+    c.code_challenge = vk_arena_strdup(rq->arena, az->code_challenge);
+    c.scope = az->scope;
+    c.nonce = vk_arena_strdup(rq->arena, az->nonce);
+    c.resources = az->resources;
+    c.session_id = sid;
+    c.auth_time = se->auth_time;
+    c.created_at = rq->now;
+    c.expires_at = rq->now + app->cfg->code_ttl; /* checklist #19: short-lived */
+    c.grant_id = grant_id;
+    if (c.redirect_uri == NULL || c.code_challenge == NULL || c.nonce == NULL)
+        return VK_ENOMEM;
+    rc = app->st->ops->code_put(app->st, &c);
+    if (rc != VK_OK)
+        return rc;
+    rs->log_client = az->client.id;
+    const char *kv[] = {"code", code};
+    rc = redirect_with(app, rq, rs, az, kv, 2);
+    vk_wipe(code, sizeof code);
+    return rc;
+}
+
+/* After the request is valid and the user is known: consent, then the code. */
+static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                   const struct vk_params *ps, const struct authz *az,
+                   const struct vk_session *se, const struct vk_user *user, bool consented_now)
+{
+    if (!consented_now && !az->client.first_party) {
+        const char *remembered = NULL;
+        int rc = app->st->ops->consent_get(app->st, rq->arena, user->id, az->client.id,
+                                           &remembered);
+        if (rc != VK_OK && rc != VK_ENOTFOUND)
+            return rc;
+        bool covered = remembered != NULL &&
+                       vk_consent_covers(vk_str_c(remembered), vk_str_c(az->scope));
+        if (!covered || (az->prompt & VK_PROMPT_CONSENT)) {
+            if (az->prompt & VK_PROMPT_NONE) {
+                struct vk_oauth_err oe = {0};
+                vk_oauth_fail(&oe, 400, "consent_required", "the user has not consented");
+                return redirect_error(app, rq, rs, az, &oe);
+            }
+            return show_consent(app, rq, rs, ps, az, user);
+        }
+    }
+    return issue_code(app, rq, rs, az, se, user);
+}
+
+/* Reads the parameters of a browser request: the query for GET, the form body for POST. */
+static int read_params(const struct vk_request *rq, struct vk_params *ps, bool *bad)
+{
+    struct vk_oauth_err oe = {0};
+    *bad = false;
+    if (rq->method == VK_METHOD_POST) {
+        int rc = vk_oauth_read_form(rq, NULL, ps, &oe);
+        if (rc == VK_EOAUTH && oe.description != NULL &&
+            strcmp(oe.description, "a parameter is repeated") == 0) {
+            /* re-parse without the repeat check: validate() decides what a repeat means */
+            rc = vk_form_parse(rq->arena, rq->body, ps);
+        }
+        if (rc == VK_EOAUTH || rc == VK_EINVAL || rc == VK_ETOOBIG) {
+            *bad = true;
+            return VK_OK;
+        }
+        return rc;
+    }
+    int rc = vk_form_parse(rq->arena, rq->raw_query, ps);
+    if (rc == VK_EINVAL || rc == VK_ETOOBIG) {
+        *bad = true;
+        return VK_OK;
+    }
+    return rc;
+}
+
+static int handle_invalid(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                          enum verdict v, const struct authz *az, const struct vk_oauth_err *oe)
+{
+    if (v == V_REDIRECT)
+        return redirect_error(app, rq, rs, az, oe);
+    return vk_oauth_html_error(rq, rs, 400, "This sign-in request cannot be completed",
+                               oe->description ? oe->description : "The request is invalid.");
+}
+
+int vk_ep_authorize(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_params ps;
+    struct authz az;
+    struct vk_oauth_err oe = {0};
+    struct vk_session se;
+    struct vk_user user;
+    bool bad;
+    int rc = read_params(rq, &ps, &bad);
+    if (rc != VK_OK)
+        return rc;
+    if (bad)
+        return vk_oauth_html_error(rq, rs, 400, "This sign-in request cannot be completed",
+                                   "The request is malformed.");
+    enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
+    if (rc != VK_OK)
+        return rc;
+    if (v != V_OK)
+        return handle_invalid(app, rq, rs, v, &az, &oe);
+    rs->log_client = az.client.id;
+    rc = vk_oauth_session(app, rq, &se, &user);
+    if (rc != VK_OK && rc != VK_ENOTFOUND)
+        return rc;
+    bool have = rc == VK_OK;
+    /* OIDC Core §3.1.2.1: prompt and max_age decide whether to ask for the password again. */
+    if (vk_login_required(have, se.auth_time, az.prompt, az.max_age, rq->now)) {
+        if (az.prompt & VK_PROMPT_NONE) {
+            vk_oauth_fail(&oe, 400, "login_required", "the user is not signed in");
+            return redirect_error(app, rq, rs, &az, &oe);
+        }
+        return show_login(app, rq, rs, &ps, &az, 200, NULL, VK_STR_NULL);
+    }
+    return proceed(app, rq, rs, &ps, &az, &se, &user, false);
+}
+
+/* --- POST /login -------------------------------------------------------------------------- */
+
+static int start_session(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                         const struct vk_user *user, struct vk_session *se)
+{
+    char value[80];
+    memset(se, 0, sizeof *se);
+    int rc = vk_secret_new(VK_PREFIX_SESSION, value, sizeof value, se->digest);
+    if (rc != VK_OK)
+        return rc;
+    se->user_id = user->id;
+    se->auth_time = rq->now;
+    se->expires_at = rq->now + app->cfg->session_ttl;
+    rc = app->st->ops->session_put(app->st, se);
+    if (rc == VK_OK)
+        rc = vk_cookie_set(rs, rq->arena, app->session_cookie, value, -1, app->cookie_secure);
+    vk_wipe(value, sizeof value);
+    return rc;
+}
+
+int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_params ps;
+    struct authz az;
+    struct vk_oauth_err oe = {0};
+    struct vk_user user;
+    struct vk_session se;
+    vk_str username, password;
+    bool bad;
+    int rc = read_params(rq, &ps, &bad);
+    if (rc != VK_OK)
+        return rc;
+    if (bad)
+        return vk_oauth_html_error(rq, rs, 400, "Sign-in failed", "The form is malformed.");
+    if (!csrf_ok(app, rq, &ps, "login"))
+        return vk_oauth_html_error(rq, rs, 403, "Sign-in failed",
+                                   "The sign-in form has expired or did not come from this "
+                                   "site. Go back to the application and start again.");
+    enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
+    if (rc != VK_OK)
+        return rc;
+    if (v != V_OK)
+        return handle_invalid(app, rq, rs, v, &az, &oe);
+    rs->log_client = az.client.id;
+    vk_params_get(&ps, "username", &username);
+    vk_params_get(&ps, "password", &password);
+    if (username.len == 0 || password.len == 0 || username.len > 64)
+        return show_login(app, rq, rs, &ps, &az, 400, "Enter your username and password.",
+                          username.len <= 64 ? username : VK_STR_NULL);
+
+    /* Growing delay, then lockout, per account and per source address; the same answer whether
+     * or not the account exists. */
+    char ukey[80], akey[80];
+    int un = snprintf(ukey, sizeof ukey, "u:%.*s", (int)username.len, username.p);
+    int an = snprintf(akey, sizeof akey, "a:%s", rq->peer);
+    vk_str uk = {ukey, (size_t)un}, ak = {akey, (size_t)an};
+    int64_t wait = vk_auth_limiter_wait(app->login_limiter, uk, rq->now);
+    int64_t wait_a = vk_auth_limiter_wait(app->login_limiter, ak, rq->now);
+    if (wait_a > wait)
+        wait = wait_a;
+    if (wait > 0) {
+        char *msg = vk_arena_printf(rq->arena,
+                                    "Too many failed attempts. Try again in %" PRId64 " seconds.",
+                                    wait);
+        return show_login(app, rq, rs, &ps, &az, 429, msg, username);
+    }
+    struct vk_secret pw = {password.p, password.len};
+    rc = app->st->ops->user_get_by_name(app->st, rq->arena, username, &user);
+    bool ok = false;
+    if (rc == VK_OK)
+        ok = vk_password_verify(user.password_hash, pw);
+    else if (rc == VK_ENOTFOUND)
+        vk_password_dummy_verify(pw);
+    else
+        return rc;
+    if (!ok) {
+        vk_auth_limiter_fail(app->login_limiter, uk, rq->now);
+        vk_auth_limiter_fail(app->login_limiter, ak, rq->now);
+        char esc[160];
+        vk_log_info("event=login.failed user=%s peer=%s",
+                    vk_log_escape(username, esc, sizeof esc), rq->peer);
+        return show_login(app, rq, rs, &ps, &az, 401, "Invalid username or password.", username);
+    }
+    vk_auth_limiter_reset(app->login_limiter, uk);
+    rc = start_session(app, rq, rs, &user, &se);
+    if (rc != VK_OK)
+        return rc;
+    vk_log_info("event=login.ok user_id=%s client=%s", user.id, az.client.id);
+    return proceed(app, rq, rs, &ps, &az, &se, &user, false);
+}
+
+/* --- POST /consent ------------------------------------------------------------------------ */
+
+int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_params ps;
+    struct authz az;
+    struct vk_oauth_err oe = {0};
+    struct vk_user user;
+    struct vk_session se;
+    vk_str decision;
+    bool bad;
+    int rc = read_params(rq, &ps, &bad);
+    if (rc != VK_OK)
+        return rc;
+    if (bad)
+        return vk_oauth_html_error(rq, rs, 400, "Consent failed", "The form is malformed.");
+    if (!csrf_ok(app, rq, &ps, "consent"))
+        return vk_oauth_html_error(rq, rs, 403, "Consent failed",
+                                   "The consent form has expired or did not come from this "
+                                   "site. Go back to the application and start again.");
+    enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
+    if (rc != VK_OK)
+        return rc;
+    if (v != V_OK)
+        return handle_invalid(app, rq, rs, v, &az, &oe);
+    rs->log_client = az.client.id;
+    rc = vk_oauth_session(app, rq, &se, &user);
+    if (rc == VK_ENOTFOUND)
+        return show_login(app, rq, rs, &ps, &az, 200, "Your session has ended. Sign in again.",
+                          VK_STR_NULL);
+    if (rc != VK_OK)
+        return rc;
+    vk_params_get(&ps, "decision", &decision);
+    if (!vk_str_eq_lit(decision, "approve")) {
+        vk_oauth_fail(&oe, 400, "access_denied", "the user denied the request");
+        return redirect_error(app, rq, rs, &az, &oe);
+    }
+    /* Remember the union of what was approved before and now, per user and client. */
+    const char *prev = NULL, *merged = az.scope;
+    rc = app->st->ops->consent_get(app->st, rq->arena, user.id, az.client.id, &prev);
+    if (rc != VK_OK && rc != VK_ENOTFOUND)
+        return rc;
+    if (prev != NULL && prev[0] != '\0') {
+        merged = vk_arena_printf(rq->arena, "%s %s", prev, az.scope);
+        const char *dedup = NULL;
+        if (merged == NULL || vk_scope_decide(rq->arena, true, vk_str_c(merged),
+                                              vk_str_c(merged), &dedup, &oe) != VK_OK)
+            merged = az.scope;
+        else
+            merged = dedup;
+    }
+    if (merged[0] != '\0') {
+        rc = app->st->ops->consent_put(app->st, user.id, az.client.id, merged, rq->now);
+        if (rc != VK_OK)
+            return rc;
+    }
+    return proceed(app, rq, rs, &ps, &az, &se, &user, true);
+}

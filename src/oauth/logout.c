@@ -1,0 +1,119 @@
+/* GET/POST /logout: OpenID Connect RP-Initiated Logout 1.0. Ends the login session and, when the
+ * client is known (client_id or id_token_hint) and the post_logout_redirect_uri is one it
+ * registered (exact match), redirects there with `state`. Any other redirect target is refused:
+ * the endpoint is not an open redirector (RFC 9700 §4.11, checklist #4). */
+#include "oauth/app.h"
+
+#include <string.h>
+
+#include "grant/grant.h"
+#include "http/cookie.h"
+#include "http/form.h"
+#include "ui/ui.h"
+
+/* The client named by an id_token_hint we issued (signature checked; expiry is not: a hint may
+ * be old). */
+static int client_from_hint(struct vk_app *app, const struct vk_request *rq, vk_str hint,
+                            vk_str *client_id)
+{
+    struct vk_jws jws = {0};
+    struct vk_err err = {{0}};
+    struct vk_keyset *ks = vk_keyring_acquire(app->keys, rq->now);
+    int rc = vk_jws_verify(ks->verify, hint, &jws, &err);
+    vk_keyset_release(ks);
+    if (rc != VK_OK)
+        return VK_EINVAL;
+    json_t *iss = json_object_get(jws.payload, "iss");
+    json_t *aud = json_object_get(jws.payload, "aud");
+    rc = VK_EINVAL;
+    if (json_is_string(iss) && strcmp(json_string_value(iss), app->issuer) == 0 &&
+        json_is_string(aud)) {
+        char *c = vk_arena_strdup(rq->arena, vk_str_c(json_string_value(aud)));
+        if (c != NULL) {
+            *client_id = vk_str_c(c);
+            rc = VK_OK;
+        }
+    }
+    vk_jws_clear(&jws);
+    return rc;
+}
+
+int vk_ep_logout(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_params ps;
+    struct vk_oauth_err oe = {0};
+    vk_str client_id, hint, target, state, cookie;
+    int rc;
+    if (rq->method == VK_METHOD_POST) {
+        rc = vk_oauth_read_form(rq, NULL, &ps, &oe);
+    } else {
+        rc = vk_form_parse(rq->arena, rq->raw_query, &ps);
+        if (rc == VK_EINVAL || rc == VK_ETOOBIG)
+            rc = VK_EOAUTH;
+    }
+    if (rc == VK_EOAUTH)
+        return vk_oauth_html_error(rq, rs, 400, "Sign-out failed", "The request is malformed.");
+    if (rc != VK_OK)
+        return rc;
+    vk_params_get(&ps, "client_id", &client_id);
+    vk_params_get(&ps, "post_logout_redirect_uri", &target);
+    vk_params_get(&ps, "state", &state);
+    if (vk_params_get(&ps, "id_token_hint", &hint) > 0) {
+        vk_str from_hint;
+        if (client_from_hint(app, rq, hint, &from_hint) != VK_OK)
+            return vk_oauth_html_error(rq, rs, 400, "Sign-out failed",
+                                       "The id_token_hint is not a token from this server.");
+        if (client_id.len > 0 && !vk_str_eq(client_id, from_hint))
+            return vk_oauth_html_error(rq, rs, 400, "Sign-out failed",
+                                       "client_id does not match the id_token_hint.");
+        client_id = from_hint;
+    }
+    /* Validate the redirect before changing anything. */
+    if (target.len > 0) {
+        struct vk_client c;
+        rc = client_id.len > 0 ? vk_client_cache_get(app->clients, rq->arena, client_id, rq->now,
+                                                      false, &c)
+                               : VK_ENOTFOUND;
+        if (rc != VK_OK && rc != VK_ENOTFOUND)
+            return rc;
+        if (rc == VK_ENOTFOUND ||
+            !vk_redirect_uri_match(vk_str_c(c.post_logout_redirect_uris), target))
+            return vk_oauth_html_error(rq, rs, 400, "Sign-out failed",
+                                       "The address to return to is not registered for this "
+                                       "application.");
+        rs->log_client = c.id;
+    }
+    if (vk_cookie_get(rq, app->session_cookie, &cookie) && cookie.len <= 128) {
+        uint8_t d[VK_DIGEST_LEN];
+        vk_sha256(cookie.p, cookie.len, d);
+        rc = app->st->ops->session_delete(app->st, d);
+        if (rc != VK_OK)
+            return rc;
+    }
+    rc = vk_cookie_set(rs, rq->arena, app->session_cookie, "", 0, app->cookie_secure);
+    if (rc != VK_OK)
+        return rc;
+    if (target.len > 0) {
+        char *loc = state.len > 0
+                        ? vk_arena_printf(rq->arena, "%.*s%cstate=%s", (int)target.len, target.p,
+                                          memchr(target.p, '?', target.len) ? '&' : '?',
+                                          vk_form_encode(rq->arena, state))
+                        : vk_arena_strdup(rq->arena, target);
+        if (loc == NULL)
+            return VK_ENOMEM;
+        rc = vk_response_header(rs, rq->arena, "Location", loc);
+        if (rc == VK_OK)
+            rc = vk_response_header(rs, rq->arena, "Cache-Control", "no-store");
+        if (rc == VK_OK)
+            rc = vk_response_text(rs, rq->arena, 303, NULL, "", 0);
+        return rc;
+    }
+    struct vk_buf b;
+    vk_buf_init(&b, 64 * 1024);
+    rc = vk_ui_message(&b, "You are signed out", "You can close this window.");
+    if (rc == VK_OK)
+        rc = vk_oauth_html(rq, rs, 200, &b, NULL);
+    vk_buf_clear(&b);
+    return rc;
+}

@@ -1,0 +1,84 @@
+-- valetkey schema 2: users, sessions, consents, authorization codes, grants and refresh tokens.
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,                -- the OIDC sub
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,        -- Argon2id encoded (parameters inside)
+    claims TEXT NOT NULL DEFAULT '{}',  -- JSON object
+    created_at INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE sessions (
+    digest BLOB PRIMARY KEY,            -- SHA-256 of the cookie value
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE consents (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+) STRICT;
+
+CREATE TABLE codes (
+    digest BLOB PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    nonce TEXT NOT NULL DEFAULT '',
+    resources TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    auth_time INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER NOT NULL DEFAULT 0,
+    grant_id TEXT NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    resources TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    auth_time INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX grants_user ON grants (user_id);
+CREATE INDEX grants_client ON grants (client_id);
+
+CREATE TABLE refresh_tokens (
+    digest BLOB PRIMARY KEY,
+    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER NOT NULL DEFAULT 0,
+    grace_blob BLOB,
+    grace_until INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+
+-- access tokens issued from a grant, so that revoking the grant revokes them too
+CREATE TABLE grant_tokens (
+    jti TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX grant_tokens_grant ON grant_tokens (grant_id);
+
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+
+-- OpenID Connect id_token_signed_response_alg per client (RS256 unless the client asks ES256)
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256';

@@ -1,0 +1,333 @@
+/* HTML pages. Markup is written as literals; every value goes through vk_html_escape(). */
+#include "ui/ui.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/err.h"
+
+/* U+FFFD REPLACEMENT CHARACTER */
+#define REPL "\xef\xbf\xbd"
+
+/* Inline only: the pages are served with default-src 'none', style-src 'unsafe-inline'. System
+ * fonts and system colours, so nothing is fetched and dark mode works. */
+static const char css[] =
+    ":root{color-scheme:light dark;font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,"
+    "\"Helvetica Neue\",Arial,sans-serif;line-height:1.5}"
+    "body{margin:0;padding:2rem 1rem;background:Canvas;color:CanvasText}"
+    "main{max-width:26rem;margin:0 auto;padding:1.5rem 2rem;border:1px solid #8886;"
+    "border-radius:.5rem}"
+    "h1{font-size:1.35rem;margin:0 0 1rem}"
+    "p{margin:.5rem 0}"
+    "ul{margin:.5rem 0 1rem;padding-left:1.25rem}"
+    "li{margin:.25rem 0}"
+    "label{display:block;margin:1rem 0 .25rem;font-weight:600}"
+    "input[type=text],input[type=password]{box-sizing:border-box;width:100%;padding:.55rem;"
+    "font:inherit;border:1px solid #888;border-radius:.3rem}"
+    ".actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.25rem}"
+    "button{font:inherit;padding:.55rem 1.25rem;border-radius:.3rem;border:1px solid #1a56db;"
+    "background:#1a56db;color:#fff;cursor:pointer}"
+    "button.secondary{background:transparent;color:inherit;border-color:#888}"
+    ".alert{padding:.55rem .8rem;border-radius:.3rem;border:1px solid #e02424;"
+    "background:#e0242420}"
+    ".note{opacity:.8;font-size:.95rem}";
+
+/* A writer with a sticky error: after the first failure every further append is a no-op, and
+ * the renderer rolls the buffer back once at the end. */
+struct page {
+    struct vk_buf *b;
+    size_t mark; /* length of the buffer before the renderer started */
+    int rc;
+};
+
+static void lit(struct page *pg, const char *s)
+{
+    if (pg->rc == VK_OK)
+        pg->rc = vk_buf_append_str(pg->b, s);
+}
+
+static void esc(struct page *pg, const char *s)
+{
+    if (pg->rc == VK_OK)
+        pg->rc = vk_html_escape(pg->b, vk_str_c(s));
+}
+
+static bool empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+/* Drops what was appended since `mark`, wiping it (hidden fields may carry the CSRF token). */
+static void rollback(struct vk_buf *b, size_t mark)
+{
+    if (b->p == NULL || b->len <= mark)
+        return;
+    vk_wipe(b->p + mark, b->len - mark);
+    b->len = mark;
+    b->p[mark] = '\0';
+}
+
+static int page_end(struct page *pg)
+{
+    lit(pg, "</main>\n</body>\n</html>\n");
+    if (pg->rc != VK_OK)
+        rollback(pg->b, pg->mark);
+    return pg->rc;
+}
+
+static void page_begin(struct page *pg, struct vk_buf *b, const char *title)
+{
+    pg->b = b;
+    pg->mark = b->len;
+    pg->rc = VK_OK;
+    lit(pg, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>");
+    esc(pg, title);
+    lit(pg, "</title>\n<style>");
+    lit(pg, css);
+    lit(pg, "</style>\n</head>\n<body>\n<main>\n<h1>");
+    esc(pg, title);
+    lit(pg, "</h1>\n");
+}
+
+static void hidden_fields(struct page *pg, const struct vk_ui_field *hidden, size_t n)
+{
+    for (size_t i = 0; hidden != NULL && i < n; i++) {
+        if (hidden[i].name == NULL)
+            continue;
+        lit(pg, "<input type=\"hidden\" name=\"");
+        esc(pg, hidden[i].name);
+        lit(pg, "\" value=\"");
+        esc(pg, hidden[i].value);
+        lit(pg, "\">\n");
+    }
+}
+
+/* The length of the valid UTF-8 sequence at p[0..n) (n >= 1) with its code point in *cp, or 0
+ * when it is not valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t v, min;
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        v = p[0] & 0x1fu;
+        min = 0x80;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        v = p[0] & 0x0fu;
+        min = 0x800;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        v = p[0] & 0x07u;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[k] & 0x3fu);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+static bool neutralized(uint32_t cp)
+{
+    if (cp < 0x20)
+        return cp != '\t' && cp != '\n' && cp != '\r';
+    if (cp == 0x7f)
+        return true;
+    /* Bidirectional embeddings, overrides and isolates (Unicode UAX #9): a client could name
+     * itself so that its name reads as another's. */
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+int vk_html_escape(struct vk_buf *out, vk_str s)
+{
+    const unsigned char *p = (const unsigned char *)s.p;
+    size_t mark = out->len, i = 0, run = 0; /* s.p[run..i) is pending, copied verbatim */
+    int rc = VK_OK;
+
+    while (rc == VK_OK && i < s.len) {
+        uint32_t cp = 0;
+        size_t n = utf8_seq(p + i, s.len - i, &cp);
+        const char *rep = NULL;
+        if (n == 0 || neutralized(cp)) {
+            rep = REPL;
+            if (n == 0)
+                n = 1;
+        } else if (cp == '&') {
+            rep = "&amp;";
+        } else if (cp == '<') {
+            rep = "&lt;";
+        } else if (cp == '>') {
+            rep = "&gt;";
+        } else if (cp == '"') {
+            rep = "&quot;";
+        } else if (cp == '\'') {
+            rep = "&#39;";
+        }
+        if (rep == NULL) {
+            i += n;
+            continue;
+        }
+        rc = vk_buf_append(out, s.p + run, i - run);
+        if (rc == VK_OK)
+            rc = vk_buf_append_str(out, rep);
+        i += n;
+        run = i;
+    }
+    if (rc == VK_OK)
+        rc = vk_buf_append(out, s.p + run, i - run);
+    if (rc != VK_OK)
+        rollback(out, mark);
+    return rc;
+}
+
+int vk_ui_login(struct vk_buf *out, const char *action, const char *client_name,
+                const char *username, const char *error, const struct vk_ui_field *hidden,
+                size_t n_hidden)
+{
+    struct page pg;
+    if (out == NULL || action == NULL)
+        return VK_EINVAL;
+    page_begin(&pg, out, "Sign in");
+    if (empty(client_name)) {
+        lit(&pg, "<p>Sign in to continue.</p>\n");
+    } else {
+        lit(&pg, "<p>Sign in to continue to <strong>");
+        esc(&pg, client_name);
+        lit(&pg, "</strong></p>\n");
+    }
+    if (!empty(error)) {
+        lit(&pg, "<p class=\"alert\" role=\"alert\">");
+        esc(&pg, error);
+        lit(&pg, "</p>\n");
+    }
+    lit(&pg, "<form method=\"post\" action=\"");
+    esc(&pg, action);
+    lit(&pg, "\">\n");
+    hidden_fields(&pg, hidden, n_hidden);
+    lit(&pg, "<label for=\"username\">Username</label>\n"
+             "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" "
+             "autocapitalize=\"none\" spellcheck=\"false\" required");
+    if (empty(username)) {
+        lit(&pg, " autofocus>\n");
+    } else {
+        lit(&pg, " value=\"");
+        esc(&pg, username);
+        lit(&pg, "\">\n");
+    }
+    lit(&pg, "<label for=\"password\">Password</label>\n"
+             "<input type=\"password\" id=\"password\" name=\"password\" "
+             "autocomplete=\"current-password\" required");
+    lit(&pg, empty(username) ? ">\n" : " autofocus>\n");
+    lit(&pg, "<div class=\"actions\"><button type=\"submit\">Sign in</button></div>\n"
+             "</form>\n");
+    return page_end(&pg);
+}
+
+int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_name,
+                  const char *username, const char *const *scopes, size_t n_scopes,
+                  const struct vk_ui_field *hidden, size_t n_hidden)
+{
+    struct page pg;
+    size_t shown = 0;
+    if (out == NULL || action == NULL || (scopes == NULL && n_scopes > 0))
+        return VK_EINVAL;
+    for (size_t i = 0; i < n_scopes; i++)
+        shown += scopes[i] != NULL;
+    page_begin(&pg, out, "Allow access?");
+    lit(&pg, "<p><strong>");
+    esc(&pg, empty(client_name) ? "An application" : client_name);
+    lit(&pg, shown > 0 ? "</strong> wants to:</p>\n<ul>\n" :
+                         "</strong> wants to access your account.</p>\n");
+    for (size_t i = 0; i < n_scopes; i++) {
+        if (scopes[i] == NULL)
+            continue;
+        const char *words = vk_ui_scope_text(scopes[i]);
+        lit(&pg, "<li>");
+        if (words != NULL) {
+            lit(&pg, words);
+        } else {
+            lit(&pg, "Use \xe2\x80\x9c"); /* “scope” */
+            esc(&pg, scopes[i]);
+            lit(&pg, "\xe2\x80\x9d");
+        }
+        lit(&pg, "</li>\n");
+    }
+    if (shown > 0)
+        lit(&pg, "</ul>\n");
+    if (!empty(username)) {
+        lit(&pg, "<p class=\"note\">Signed in as <strong>");
+        esc(&pg, username);
+        lit(&pg, "</strong></p>\n");
+    }
+    lit(&pg, "<form method=\"post\" action=\"");
+    esc(&pg, action);
+    lit(&pg, "\">\n");
+    hidden_fields(&pg, hidden, n_hidden);
+    lit(&pg, "<div class=\"actions\">"
+             "<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>"
+             "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny"
+             "</button></div>\n</form>\n");
+    return page_end(&pg);
+}
+
+static int text_page(struct vk_buf *out, const char *title, const char *message, bool alert)
+{
+    struct page pg;
+    if (out == NULL)
+        return VK_EINVAL;
+    page_begin(&pg, out, empty(title) ? (alert ? "Something went wrong" : "valetkey") : title);
+    if (!empty(message)) {
+        lit(&pg, alert ? "<p class=\"alert\" role=\"alert\">" : "<p>");
+        esc(&pg, message);
+        lit(&pg, "</p>\n");
+    }
+    return page_end(&pg);
+}
+
+int vk_ui_error(struct vk_buf *out, const char *title, const char *message)
+{
+    return text_page(out, title, message, true);
+}
+
+int vk_ui_message(struct vk_buf *out, const char *title, const char *message)
+{
+    return text_page(out, title, message, false);
+}
+
+const char *vk_ui_scope_text(const char *scope)
+{
+    static const struct {
+        const char *scope;
+        const char *text;
+    } words[] = {
+        {"openid", "Confirm your identity"},
+        {"profile", "See your name and profile information"},
+        {"email", "See your email address"},
+        {"offline_access", "Stay signed in (keep access while you are away)"},
+    };
+    if (scope == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strcmp(scope, words[i].scope) == 0)
+            return words[i].text;
+    }
+    return NULL;
+}
