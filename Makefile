@@ -29,7 +29,7 @@ MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration asan fuzz-replay fuzz bench deps deps-test clean check-layers
+.PHONY: all run test unit integration browser asan fuzz-replay fuzz bench deps deps-test clean check-layers
 
 all: $(BUILD)/valetkey
 
@@ -70,6 +70,10 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/valetkey
 	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) tests/integration/run.sh
 
+# Login, consent and the code flow in headless Chromium (Debian's), driven by playwright-core.
+browser: $(BUILD)/valetkey
+	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) tests/browser/run.sh
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/valetkey serve
@@ -90,6 +94,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz-replay
 	@echo "make test: all suites passed"

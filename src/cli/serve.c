@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <semaphore.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -126,6 +127,8 @@ int vk_cmd_serve(int argc, char **argv)
     }
     /* RFC 6265bis §4.1.3.2: the __Host- prefix pins the cookie to this host, https only. */
     app.cookie_secure = strncmp(issuer, "https://", 8) == 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    sem_init(&app.password_slots, 0, ncpu > 0 ? (unsigned)ncpu : 1);
     app.session_cookie = app.cookie_secure ? "__Host-vk_session" : "vk_session";
     app.csrf_cookie = app.cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
 
@@ -178,6 +181,8 @@ out:
     free(app.discovery_json);
     free(app.oidc_json);
     vk_wipe(app.csrf_key, sizeof app.csrf_key);
+    if (app.session_cookie != NULL)
+        sem_destroy(&app.password_slots);
     vk_auth_limiter_free(app.limiter);
     vk_auth_limiter_free(app.login_limiter);
     vk_client_cache_free(app.clients);

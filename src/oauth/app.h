@@ -4,6 +4,7 @@
 #ifndef VK_OAUTH_APP_H
 #define VK_OAUTH_APP_H
 
+#include <semaphore.h>
 #include <stdint.h>
 
 #include "auth/auth.h"
@@ -46,6 +47,7 @@ struct vk_app {
     bool cookie_secure;   /* issuer is https: Secure cookies with the __Host- prefix */
     const char *session_cookie;
     const char *csrf_cookie;
+    sem_t password_slots; /* bounds concurrent Argon2 verifications */
 };
 
 /* The route table (oauth/routes.c). */

@@ -9,6 +9,7 @@
 #include "oauth/app.h"
 
 #include <inttypes.h>
+#include <semaphore.h>
 #include <string.h>
 
 #include "auth/password.h"
@@ -341,9 +342,12 @@ static int show_consent(struct vk_app *app, const struct vk_request *rq, struct 
     const char *scopes[VK_MAX_SCOPES];
     size_t n = 0;
     vk_str rest = vk_str_c(az->scope), t;
-    while (n < VK_MAX_SCOPES && vk_str_next_token(&rest, ' ', &t))
-        if ((scopes[n] = vk_arena_strdup(rq->arena, t)) != NULL)
-            n++;
+    while (n < VK_MAX_SCOPES && vk_str_next_token(&rest, ' ', &t)) {
+        scopes[n] = vk_arena_strdup(rq->arena, t);
+        if (scopes[n] == NULL)
+            return VK_ENOMEM;
+        n++;
+    }
     struct vk_buf b;
     vk_buf_init(&b, 256 * 1024);
     rc = vk_ui_consent(&b, "/consent", az->client.name, user->username, scopes, n, hidden, nh);
@@ -553,26 +557,40 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
         char *msg = vk_arena_printf(rq->arena,
                                     "Too many failed attempts. Try again in %" PRId64 " seconds.",
                                     wait);
+        if (msg == NULL)
+            return VK_ENOMEM;
         return show_login(app, rq, rs, &ps, &az, 429, msg, username);
     }
     struct vk_secret pw = {password.p, password.len};
     rc = app->st->ops->user_get_by_name(app->st, rq->arena, username, &user);
+    if (rc != VK_OK && rc != VK_ENOTFOUND)
+        return rc;
+    /* Each verification costs ~19 MiB and ~15 ms of CPU: at most one per CPU at a time, so a
+     * login flood cannot take the memory or starve the token endpoint. */
+    sem_wait(&app->password_slots);
     bool ok = false;
     if (rc == VK_OK)
         ok = vk_password_verify(user.password_hash, pw);
-    else if (rc == VK_ENOTFOUND)
-        vk_password_dummy_verify(pw);
     else
-        return rc;
+        vk_password_dummy_verify(pw);
+    sem_post(&app->password_slots);
     if (!ok) {
         vk_auth_limiter_fail(app->login_limiter, uk, rq->now);
         vk_auth_limiter_fail(app->login_limiter, ak, rq->now);
         char esc[160];
         vk_log_info("event=login.failed user=%s peer=%s",
                     vk_log_escape(username, esc, sizeof esc), rq->peer);
-        return show_login(app, rq, rs, &ps, &az, 401, "Invalid username or password.", username);
+        return show_login(app, rq, rs, &ps, &az, 400, "Invalid username or password.", username);
     }
     vk_auth_limiter_reset(app->login_limiter, uk);
+    if (vk_password_needs_rehash(user.password_hash)) {
+        /* The parameters were raised since this hash was made: store a stronger one. */
+        char hash[VK_PASSWORD_HASH_MAX];
+        if (vk_password_hash(pw, hash, sizeof hash) == VK_OK &&
+            app->st->ops->user_upgrade_hash(app->st, user.id, user.password_hash, hash) == VK_OK)
+            vk_log_info("event=password.rehashed user_id=%s", user.id);
+        vk_wipe(hash, sizeof hash);
+    }
     rc = start_session(app, rq, rs, &user, &se);
     if (rc != VK_OK)
         return rc;

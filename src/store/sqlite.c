@@ -42,6 +42,7 @@ enum stmt_id {
     S_USER_DELETE,
     S_USER_SET_PASSWORD,
     S_USER_GRANTS,
+    S_USER_UPGRADE_HASH,
     S_USER_SESSIONS_DELETE,
     S_SESSION_PUT,
     S_SESSION_GET,
@@ -112,6 +113,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_USER_DELETE] = "DELETE FROM users WHERE id = ?",
     [S_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?, password_changed_at = ? "
                             "WHERE id = ?",
+    [S_USER_UPGRADE_HASH] = "UPDATE users SET password_hash = ? WHERE id = ? AND "
+                            "password_hash = ?",
     [S_USER_GRANTS] = "SELECT id FROM grants WHERE user_id = ? AND revoked_at = 0",
     [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE user_id = ?",
     [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at) "
@@ -1090,6 +1093,19 @@ static int s_user_set_password(struct vk_store *s, vk_str username, const char *
     return rc;
 }
 
+static int s_user_upgrade_hash(struct vk_store *s, const char *user_id, const char *old_hash,
+                               const char *new_hash)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_USER_UPGRADE_HASH);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, new_hash);
+    bind_text(st, 2, user_id);
+    bind_text(st, 3, old_hash);
+    return step_done(st);
+}
+
 /* --- sessions and consents ------------------------------------------------------------------- */
 
 static int s_session_put(struct vk_store *s, const struct vk_session *se)
@@ -1442,6 +1458,7 @@ const struct vk_store_ops vk_store_sqlite = {
     .user_list = s_user_list,
     .user_delete = s_user_delete,
     .user_set_password = s_user_set_password,
+    .user_upgrade_hash = s_user_upgrade_hash,
     .session_put = s_session_put,
     .session_get = s_session_get,
     .session_delete = s_session_delete,

@@ -175,6 +175,10 @@ struct vk_store_ops {
     int (*user_list)(struct vk_store *st, struct vk_arena *a, struct vk_user_list *out);
     int (*user_delete)(struct vk_store *st, vk_str username, int64_t now);
     int (*user_set_password)(struct vk_store *st, vk_str username, const char *hash, int64_t now);
+    /* Replaces the stored hash of the same password (a parameter upgrade at login): nothing is
+     * revoked. Only if the stored hash is still `old_hash`, so a concurrent change wins. */
+    int (*user_upgrade_hash)(struct vk_store *st, const char *user_id, const char *old_hash,
+                             const char *new_hash);
 
     /* Sessions. */
     int (*session_put)(struct vk_store *st, const struct vk_session *s);
