@@ -6,6 +6,7 @@
 #define VK_MAX_HEADER_BYTES (8 * 1024)  /* whole request line + headers; enforced by libmicrohttpd */
 #define VK_MAX_HEADERS      64          /* header fields kept per request */
 #define VK_MAX_BODY         (64 * 1024) /* form bodies; nothing we accept is larger */
+#define VK_DISCARD_MAX      (1024 * 1024) /* oversized bodies up to this are drained for a clean 413 */
 #define VK_MAX_PARAMS       64          /* form or query parameters per request */
 #define VK_MAX_PARAM_LEN    4096        /* one decoded name or value */
 #define VK_MAX_QUERY        8192        /* raw query string */

@@ -33,7 +33,8 @@ struct conn_ctx {
     char *body;
     size_t body_len;
     int64_t start_us;
-    int too_big;
+    int too_big;      /* the body passed VK_MAX_BODY: discarding until the end, then 413 */
+    size_t discarded;
     int bad_query;
     int done;
 };
@@ -151,6 +152,8 @@ static enum MHD_Result send_response(struct vk_http_server *s, struct MHD_Connec
     return ret;
 }
 
+/* Answers at once. When called while the body is still arriving, MHD sends the response and
+ * closes the connection instead of reading the rest. */
 static enum MHD_Result error_now(struct vk_http_server *s, struct MHD_Connection *con,
                                  struct conn_ctx *c, int status, const char *error,
                                  const char *desc)
@@ -193,15 +196,35 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
             uint64_t n;
-            if (vk_parse_u64(vk_str_c(cl), 0, UINT64_MAX, &n) != VK_OK || n > VK_MAX_BODY)
+            if (vk_parse_u64(vk_str_c(cl), 0, UINT64_MAX, &n) != VK_OK)
+                return error_now(s, con, c, 400, "invalid_request", "bad Content-Length");
+            /* Declared too large: answer before reading any of it. */
+            if (n > VK_MAX_BODY)
                 return error_now(s, con, c, 413, "invalid_request", "request body too large");
         }
         return MHD_YES;
     }
     if (*upload_size > 0) {
         size_t n = *upload_size, total;
-        if (__builtin_add_overflow(c->body_len, n, &total) || total > VK_MAX_BODY)
-            return error_now(s, con, c, 413, "invalid_request", "request body too large");
+        if (c->too_big) {
+            /* A chunked body passed the limit: MHD sends nothing until the body ends, so drain
+             * up to VK_DISCARD_MAX for a clean 413, and past that drop the connection. */
+            c->discarded += n;
+            *upload_size = 0;
+            if (c->discarded > VK_DISCARD_MAX)
+                return MHD_NO; /* close the connection: no more reading */
+            return MHD_YES;
+        }
+        if (__builtin_add_overflow(c->body_len, n, &total) || total > VK_MAX_BODY) {
+            c->too_big = 1;
+            c->discarded = c->body_len + n;
+            vk_wipe(c->body, c->body_len);
+            free(c->body);
+            c->body = NULL;
+            c->body_len = 0;
+            *upload_size = 0;
+            return MHD_YES;
+        }
         char *nb = realloc(c->body, total + 1);
         if (nb == NULL)
             return error_now(s, con, c, 503, "temporarily_unavailable", "out of memory");
@@ -213,6 +236,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
         return MHD_YES;
     }
     /* Final call: the whole request is here. */
+    if (c->too_big)
+        return error_now(s, con, c, 413, "invalid_request", "request body too large");
     c->rq.body = (vk_str){c->body != NULL ? c->body : "", c->body_len};
     struct vk_response rs;
     memset(&rs, 0, sizeof rs);

@@ -297,8 +297,9 @@ static int compute_thumbprint(struct vk_jwk *k)
 
     switch (k->alg) {
     case VK_ALG_ES256:
-        n = snprintf(json, sizeof json, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-                     k->pub_a, k->pub_b);
+        n = snprintf(json, sizeof json,
+                     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", k->pub_a,
+                     k->pub_b);
         break;
     case VK_ALG_RS256:
     case VK_ALG_PS256:

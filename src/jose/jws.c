@@ -18,7 +18,8 @@
 
 #define SIG_MAX      512 /* RSA-4096; see RSA_MAX_BITS in jwk.c */
 #define TYP_MAX      64
-#define HEADER_MAX   (sizeof "{\"alg\":\"\",\"typ\":\"\",\"kid\":\"\"}" + 8 + TYP_MAX + VK_MAX_ID_LEN)
+/* {"alg":"","typ":"","kid":""} around the longest alg name, typ and kid */
+#define HEADER_MAX   (sizeof "{'alg':'','typ':'','kid':''}" + 8 + TYP_MAX + VK_MAX_ID_LEN)
 #define DECODED_MAX  (VK_MAX_JWT_LEN / 4 * 3 + 3)
 
 /* True when s can sit between JSON quotes as is: visible ASCII except '"' and '\'. */
@@ -110,6 +111,7 @@ int vk_jws_sign(const struct vk_jwk *k, const char *typ, vk_str payload, struct 
 out:
     /* The JWS is a bearer token: leave no copy of it on the stack. */
     vk_wipe(jws, total + 1 < sizeof jws ? total + 1 : sizeof jws);
+    vk_wipe(sig, siglen);
     return rc;
 }
 
@@ -205,7 +207,8 @@ static int parse_header(vk_str b64, uint8_t *buf, size_t bufsz, struct header *h
     return VK_OK;
 }
 
-/* Consumes h->json: on VK_OK it moves into out->header. buf is scratch space. */
+/* On VK_OK, h->json moves into out->header (h->json becomes NULL); on error the caller still
+ * owns it. buf is scratch space of bufsz bytes. */
 static int verify_parts(const struct vk_jwk *k, const struct parts *p, struct header *h,
                         uint8_t *buf, size_t bufsz, struct vk_jws *out, struct vk_err *err)
 {

@@ -2,7 +2,7 @@
  * a parameter: this file never reads the time. */
 #include "jose/jose.h"
 
-#include <string.h>
+#include <stdint.h>
 
 #define NUMERIC_DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z: beyond it is not a date */
 

@@ -229,12 +229,11 @@ struct vk_store {
 
 extern const struct vk_store_ops vk_store_sqlite;
 
-/* A read-through cache of client records in front of a store, so the token endpoint does not go
- * to the database for every request. Entries are dropped when the store's clients generation
- * changes; the generation is looked at most once per second, so a removed client or a rotated
- * secret stops working within a second on every node. A lookup with `fresh` bypasses the cache
- * (used to re-check after a failed authentication, so new clients and new secrets work at once).
- * Thread-safe. */
+/* A read-through cache of client records in front of a store, so the token endpoint does not read
+ * the client row for every request. Every lookup asks the store for its clients generation (cheap:
+ * see the back ends) and drops all entries when it moved, so a removed client or a rotated secret
+ * stops working at once, on every node. A lookup with `fresh` bypasses the cache (used to re-check
+ * after a failed authentication). Thread-safe. */
 struct vk_client_cache;
 int vk_client_cache_new(struct vk_store *st, struct vk_client_cache **out);
 void vk_client_cache_free(struct vk_client_cache *cc);

@@ -1,0 +1,295 @@
+// Raw-HTTP negative tests for the authorization code flow (issue: users, login, consent, PKCE,
+// refresh rotation). The browser suite (tests/browser) drives the same flow with Chromium; here
+// the login form is posted with fetch so each rule can be attacked directly.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startServer, mkDataDir, runCli, cliJson, recordSecret } from './lib/server.mjs';
+import { FORM, basicAuth } from './lib/http.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'https://app.example.com/cb';
+let server, dataDir, conf, pub, other;
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+function pkce() {
+  const verifier = b64url(crypto.randomBytes(32));
+  const challenge = b64url(crypto.createHash('sha256').update(verifier).digest());
+  return { verifier, challenge };
+}
+
+function addClient(args) {
+  const c = cliJson(dataDir, ['client', 'add'], args);
+  if (c.client_secret) recordSecret(c.client_secret);
+  return c;
+}
+
+before(async () => {
+  dataDir = mkDataDir();
+  const u = runCli(dataDir, ['user', 'add'], ['--username', 'alice', '--claim', 'email=alice@example.com'],
+    { input: PASSWORD + '\n' });
+  assert.equal(u.status, 0, u.stderr);
+  recordSecret(PASSWORD);
+  conf = addClient(['--name', 'Web', '--redirect-uri', REDIRECT, '--redirect-uri', 'http://127.0.0.1/native',
+    '--scope', 'openid profile email', '--first-party',
+    '--post-logout-redirect-uri', 'https://app.example.com/bye']);
+  pub = addClient(['--name', 'SPA', '--public', '--redirect-uri', REDIRECT, '--scope', 'openid profile',
+    '--first-party']);
+  other = addClient(['--name', 'Other', '--redirect-uri', 'https://other.example.com/cb',
+    '--scope', 'openid', '--first-party']);
+  server = await startServer({ dataDir });
+});
+after(async () => { await server?.stop({ removeData: true }); });
+
+function authorizeUrl(client, params = {}) {
+  const { challenge } = params._pkce ?? pkce();
+  const q = new URLSearchParams({
+    response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT,
+    scope: 'openid', state: 'st-' + crypto.randomBytes(4).toString('hex'),
+    code_challenge: challenge, code_challenge_method: 'S256',
+  });
+  for (const [k, v] of Object.entries(params)) {
+    if (k === '_pkce') continue;
+    if (v === null) q.delete(k); else q.set(k, v);
+  }
+  return `${server.url}/authorize?${q}`;
+}
+
+function cookiesOf(res, jar = {}) {
+  for (const c of res.headers.getSetCookie()) {
+    const [pair] = c.split(';');
+    const i = pair.indexOf('=');
+    jar[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return jar;
+}
+const cookieHeader = (jar) => Object.entries(jar).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join('; ');
+
+function hiddenFields(html) {
+  const out = {};
+  for (const m of html.matchAll(/<input[^>]*>/g)) {
+    const name = /name="([^"]*)"/.exec(m[0])?.[1];
+    const value = /value="([^"]*)"/.exec(m[0])?.[1];
+    if (name && value !== undefined && /type="hidden"/.test(m[0]))
+      out[name] = value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  }
+  return out;
+}
+
+// Signs alice in through the HTML form and returns the callback parameters.
+async function loginForCode(client, params = {}) {
+  const p = params._pkce ?? pkce();
+  const res = await fetch(authorizeUrl(client, { ...params, _pkce: p }), { redirect: 'manual' });
+  assert.equal(res.status, 200, 'the login page');
+  const jar = cookiesOf(res);
+  const fields = hiddenFields(await res.text());
+  const post = await fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...fields, username: 'alice', password: PASSWORD }),
+  });
+  assert.equal(post.status, 303, `login -> redirect, got ${post.status}`);
+  for (const c of post.headers.getSetCookie()) recordSecret(c.split(';')[0].split('=')[1]);
+  const loc = new URL(post.headers.get('location'));
+  const code = loc.searchParams.get('code');
+  recordSecret(code);
+  return { loc, code, verifier: p.verifier, state: fields.state };
+}
+
+async function token(client, params, { auth = true } = {}) {
+  const headers = { 'content-type': FORM };
+  if (auth && client.client_secret) headers.authorization = basicAuth(client.client_id, client.client_secret);
+  const body = new URLSearchParams(params);
+  if (!client.client_secret || !auth) body.set('client_id', client.client_id);
+  const res = await fetch(`${server.url}/token`, { method: 'POST', headers, body });
+  const json = await res.json().catch(() => ({}));
+  for (const k of ['access_token', 'refresh_token', 'id_token']) if (json[k]) recordSecret(json[k]);
+  return { res, json };
+}
+
+async function introspect(tok) {
+  const res = await fetch(`${server.url}/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': FORM, authorization: basicAuth(conf.client_id, conf.client_secret) },
+    body: new URLSearchParams({ token: tok }),
+  });
+  return res.json();
+}
+
+async function exchange(client, code, verifier, extra = {}) {
+  return token(client, { grant_type: 'authorization_code', code, code_verifier: verifier,
+    redirect_uri: REDIRECT, ...extra });
+}
+
+test('redirect URI variants are refused with a page, never redirected', async () => {
+  const variants = [
+    REDIRECT + '/extra', REDIRECT + '?x=1', 'https://app.example.com:8443/cb', REDIRECT + '/',
+    'https://APP.example.com/cb', 'https://app.example.com/CB', 'http://app.example.com/cb',
+    'https://app.example.com.evil.com/cb', 'https://evil.example/cb', REDIRECT + '#x',
+  ];
+  for (const v of variants) {
+    const res = await fetch(authorizeUrl(conf, { redirect_uri: v }), { redirect: 'manual' });
+    assert.equal(res.status, 400, v);
+    assert.equal(res.headers.get('location'), null, `no redirect for ${v}`);
+    assert.match(res.headers.get('content-type'), /text\/html/);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  }
+  const unknown = await fetch(authorizeUrl({ client_id: 'vk_c_nope' }), { redirect: 'manual' });
+  assert.equal(unknown.status, 400);
+  assert.equal(unknown.headers.get('location'), null);
+});
+
+test('loopback redirect URI registered without a port accepts any port', async () => {
+  const res = await fetch(authorizeUrl(conf, { redirect_uri: 'http://127.0.0.1:53121/native' }), { redirect: 'manual' });
+  assert.equal(res.status, 200);
+  const bad = await fetch(authorizeUrl(conf, { redirect_uri: 'http://localhost:53121/native' }), { redirect: 'manual' });
+  assert.equal(bad.status, 400);
+});
+
+async function expectRedirectError(url, error) {
+  const res = await fetch(url, { redirect: 'manual' });
+  assert.equal(res.status, 303, `${error}: status`);
+  const loc = new URL(res.headers.get('location'));
+  assert.equal(loc.origin + loc.pathname, REDIRECT);
+  assert.equal(loc.searchParams.get('error'), error);
+  assert.equal(loc.searchParams.get('iss'), server.issuer, 'RFC 9207 iss');
+  return loc;
+}
+
+test('PKCE is required, S256 only; errors go back with state and iss', async () => {
+  const s = 'keep &me= exactly';
+  let loc = await expectRedirectError(authorizeUrl(conf, { code_challenge: null, code_challenge_method: null, state: s }), 'invalid_request');
+  assert.equal(loc.searchParams.get('state'), s);
+  await expectRedirectError(authorizeUrl(conf, { code_challenge_method: 'plain' }), 'invalid_request');
+  await expectRedirectError(authorizeUrl(conf, { code_challenge_method: null }), 'invalid_request');
+  await expectRedirectError(authorizeUrl(pub, { code_challenge: null, code_challenge_method: null }), 'invalid_request');
+  await expectRedirectError(authorizeUrl(conf, { response_type: 'token' }), 'unsupported_response_type');
+  await expectRedirectError(authorizeUrl(conf, { response_type: 'id_token' }), 'unsupported_response_type');
+  await expectRedirectError(authorizeUrl(conf, { scope: 'openid admin' }), 'invalid_scope');
+  await expectRedirectError(authorizeUrl(conf, { prompt: 'none' }), 'login_required');
+});
+
+test('a code is single use, and its replay revokes the tokens it gave', async () => {
+  const { code, verifier, loc, state } = await loginForCode(conf);
+  assert.equal(loc.searchParams.get('state'), state);
+  assert.equal(loc.searchParams.get('iss'), server.issuer);
+  const first = await exchange(conf, code, verifier);
+  assert.equal(first.res.status, 200, JSON.stringify(first.json));
+  assert.equal(first.res.headers.get('cache-control'), 'no-store');
+  assert.equal((await introspect(first.json.access_token)).active, true);
+  assert.equal((await introspect(first.json.refresh_token)).active, true);
+  const again = await exchange(conf, code, verifier);
+  assert.equal(again.res.status, 400);
+  assert.equal(again.json.error, 'invalid_grant');
+  assert.deepEqual(await introspect(first.json.access_token), { active: false });
+  assert.deepEqual(await introspect(first.json.refresh_token), { active: false });
+  const r = await token(conf, { grant_type: 'refresh_token', refresh_token: first.json.refresh_token });
+  assert.equal(r.json.error, 'invalid_grant');
+});
+
+test('a code is bound to its client, redirect URI and PKCE verifier', async () => {
+  const a = await loginForCode(conf);
+  const stolen = await token(other, { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier });
+  assert.equal(stolen.json.error, 'invalid_grant', 'another client');
+  const b = await loginForCode(conf);
+  const wrongUri = await exchange(conf, b.code, b.verifier, { redirect_uri: 'https://app.example.com/other' });
+  assert.equal(wrongUri.json.error, 'invalid_grant', 'redirect_uri');
+  const c = await loginForCode(conf);
+  const wrongVerifier = await exchange(conf, c.code, pkce().verifier);
+  assert.equal(wrongVerifier.json.error, 'invalid_grant', 'code_verifier');
+  const d = await loginForCode(conf);
+  const noVerifier = await token(conf, { grant_type: 'authorization_code', code: d.code, redirect_uri: REDIRECT });
+  assert.equal(noVerifier.json.error, 'invalid_request', 'missing code_verifier');
+  const bogus = await exchange(conf, 'vk_ac_' + b64url(crypto.randomBytes(32)), d.verifier);
+  assert.equal(bogus.json.error, 'invalid_grant');
+});
+
+test('public client: client_id and PKCE, no secret; cannot use client_credentials', async () => {
+  const { code, verifier } = await loginForCode(pub);
+  const ok = await exchange(pub, code, verifier);
+  assert.equal(ok.res.status, 200, JSON.stringify(ok.json));
+  assert.ok(ok.json.refresh_token.startsWith('vk_rt_'));
+  const cc = await token(pub, { grant_type: 'client_credentials' });
+  assert.equal(cc.json.error, 'unauthorized_client');
+  // a confidential client may not skip its secret
+  const e = await loginForCode(conf);
+  const noSecret = await token(conf, { grant_type: 'authorization_code', code: e.code, code_verifier: e.verifier }, { auth: false });
+  assert.equal(noSecret.res.status, 401);
+  assert.equal(noSecret.json.error, 'invalid_client');
+});
+
+test('refresh tokens rotate; reuse revokes the family; scope narrows, never widens', async () => {
+  const { code, verifier } = await loginForCode(conf, { scope: 'openid profile' });
+  const t0 = (await exchange(conf, code, verifier)).json;
+  const wide = await token(conf, { grant_type: 'refresh_token', refresh_token: t0.refresh_token, scope: 'openid profile email' });
+  assert.equal(wide.json.error, 'invalid_scope');
+  const t1 = (await token(conf, { grant_type: 'refresh_token', refresh_token: t0.refresh_token, scope: 'openid' })).json;
+  assert.equal(t1.scope, 'openid');
+  assert.notEqual(t1.refresh_token, t0.refresh_token);
+  // the rotated token keeps the grant's scope: the next refresh may ask for profile again
+  const t2 = (await token(conf, { grant_type: 'refresh_token', refresh_token: t1.refresh_token })).json;
+  assert.equal(t2.scope, 'openid profile');
+  assert.equal((await introspect(t2.access_token)).active, true);
+  const reuse = await token(conf, { grant_type: 'refresh_token', refresh_token: t0.refresh_token });
+  assert.equal(reuse.res.status, 400);
+  assert.equal(reuse.json.error, 'invalid_grant');
+  const after = await token(conf, { grant_type: 'refresh_token', refresh_token: t2.refresh_token });
+  assert.equal(after.json.error, 'invalid_grant', 'the newest token of the family is revoked too');
+  assert.deepEqual(await introspect(t2.access_token), { active: false });
+  const stolen = await token(other, { grant_type: 'refresh_token', refresh_token: t2.refresh_token });
+  assert.equal(stolen.json.error, 'invalid_grant');
+});
+
+test('revoking a refresh token revokes its grant', async () => {
+  const { code, verifier } = await loginForCode(conf);
+  const t = (await exchange(conf, code, verifier)).json;
+  const res = await fetch(`${server.url}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': FORM, authorization: basicAuth(conf.client_id, conf.client_secret) },
+    body: new URLSearchParams({ token: t.refresh_token, token_type_hint: 'refresh_token' }),
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await introspect(t.refresh_token), { active: false });
+  assert.deepEqual(await introspect(t.access_token), { active: false });
+});
+
+test('logout redirects only to a registered post_logout_redirect_uri', async () => {
+  for (const target of ['https://evil.example/', 'https://app.example.com/bye/', 'https://app.example.com/byex',
+    '//evil.example/', 'https://app.example.com/bye?next=https://evil.example']) {
+    const q = new URLSearchParams({ client_id: conf.client_id, post_logout_redirect_uri: target, state: 'x' });
+    const res = await fetch(`${server.url}/logout?${q}`, { redirect: 'manual' });
+    assert.equal(res.status, 400, target);
+    assert.equal(res.headers.get('location'), null, target);
+  }
+  const noClient = await fetch(`${server.url}/logout?post_logout_redirect_uri=${encodeURIComponent('https://app.example.com/bye')}`, { redirect: 'manual' });
+  assert.equal(noClient.status, 400, 'without a client the target cannot be checked');
+  const q = new URLSearchParams({ client_id: conf.client_id, post_logout_redirect_uri: 'https://app.example.com/bye', state: 's 1' });
+  const ok = await fetch(`${server.url}/logout?${q}`, { redirect: 'manual' });
+  assert.equal(ok.status, 303);
+  assert.equal(ok.headers.get('location'), 'https://app.example.com/bye?state=s%201');
+});
+
+test('login form: CSRF token required, same answer for unknown user and wrong password', async () => {
+  const res = await fetch(authorizeUrl(conf), { redirect: 'manual' });
+  const jar = cookiesOf(res);
+  const fields = hiddenFields(await res.text());
+  const post = (f, c = jar) => fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(c) },
+    body: new URLSearchParams(f),
+  });
+  const noCsrf = { ...fields, username: 'alice', password: PASSWORD };
+  delete noCsrf.csrf;
+  assert.equal((await post(noCsrf)).status, 403);
+  const alt = await post({ ...fields, csrf: (fields.csrf[0] === 'A' ? 'B' : 'A') + fields.csrf.slice(1), username: 'alice', password: PASSWORD });
+  assert.equal(alt.status, 403, `altered csrf: ${alt.status} ${alt.headers.get('location')} ${fields.csrf}`);
+  assert.equal((await post({ ...fields, username: 'alice', password: PASSWORD }, {})).status, 403, 'no binding cookie');
+  const wrong = await post({ ...fields, username: 'alice', password: 'not the password' });
+  const unknown = await post({ ...fields, username: 'mallory', password: 'not the password' });
+  assert.equal(wrong.status, unknown.status);
+  const tw = await wrong.text(), tu = await unknown.text();
+  assert.match(tw, /Invalid username or password/);
+  assert.match(tu, /Invalid username or password/);
+  assert.equal(wrong.headers.get('location'), null);
+  assert.equal(wrong.headers.getSetCookie().some((c) => c.startsWith('vk_session=')), false);
+});
