@@ -162,7 +162,8 @@ static void thumbprint_equals_rfc7638_example(void **state)
     char jwk[800], tp[44];
     (void)state;
     snprintf(jwk, sizeof jwk,
-             "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}",
+             "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\","
+             "\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}",
              RFC7638_N);
     assert_int_equal(from_string(jwk, VK_ALG_INVALID, &k), VK_OK);
     assert_int_equal(vk_jwk_thumbprint(k, tp), VK_OK);
@@ -444,15 +445,21 @@ static void jwks_parse_skips_use_enc_and_unsupported_kty(void **state)
     (void)state;
     snprintf(json, sizeof json,
              "{\"keys\":["
-             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"enc\",\"kid\":\"enc\",\"x\":\"%s\",\"y\":\"%s\"},"
-             "{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow\"},"
+             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"enc\",\"kid\":\"enc\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"kty\":\"oct\",\"kid\":\"hmac\",\"k\":\"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-E"
+             "stJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow\"},"
              "{\"kty\":\"EC\",\"crv\":\"P-384\",\"kid\":\"p384\",\"x\":\"AAAA\",\"y\":\"AAAA\"},"
              "{\"kty\":\"OKP\",\"crv\":\"X25519\",\"kid\":\"x25519\",\"x\":\"%s\"},"
-             "{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP\",\"kid\":\"oaep\",\"n\":\"%s\",\"e\":\"AQAB\"},"
-             "{\"kty\":\"EC\",\"alg\":\"ES384\",\"kid\":\"es384\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
-             "{\"kty\":\"EC\",\"key_ops\":[\"deriveKey\"],\"kid\":\"ecdh\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP\",\"kid\":\"oaep\",\"n\":\"%s\","
+             "\"e\":\"AQAB\"},"
+             "{\"kty\":\"EC\",\"alg\":\"ES384\",\"kid\":\"es384\",\"crv\":\"P-256\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"kty\":\"EC\",\"key_ops\":[\"deriveKey\"],\"kid\":\"ecdh\",\"crv\":\"P-256\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kid\":\"no-kty\"},"
-             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"kid\":\"a3\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"kid\":\"a3\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kty\":\"RSA\",\"kid\":\"2011-04-29\",\"n\":\"%s\",\"e\":\"AQAB\"}"
              "]}",
              A3_X, A3_Y, RFC8037_X, RFC7638_N, A3_X, A3_Y, A3_X, A3_Y, A3_X, A3_Y, RFC7638_N);
@@ -472,7 +479,8 @@ static void jwks_parse_rejects_private_d(void **state)
     struct vk_jwks *set = NULL;
     (void)state;
     snprintf(json, sizeof json,
-             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}]}",
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}]}",
              A3_X, A3_Y, A3_D);
     assert_int_equal(parse_set(json, &set), VK_EINVAL);
 }
@@ -530,7 +538,8 @@ static void jwks_parse_rejects_malformed_documents(void **state)
     assert_int_equal(parse_set("{\"keys\":[1]}", &set), VK_EINVAL);
     assert_int_equal(parse_set("{\"keys\":[],\"keys\":[]}", &set), VK_EINVAL); /* duplicates */
     snprintf(json, sizeof json,
-             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"x\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"}]}",
              A3_X, A3_X, A3_Y);
     assert_int_equal(parse_set(json, &set), VK_EINVAL);
     /* a key we implement but broken (y missing) rejects the set rather than shrinking it */
@@ -556,9 +565,11 @@ static void jwks_find_looks_up_by_kid(void **state)
     struct vk_jwks *set = NULL;
     (void)state;
     snprintf(json, sizeof json,
-             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a3\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a3\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"ed\",\"x\":\"%s\"},"
-             "{\"kty\":\"RSA\",\"alg\":\"PS256\",\"kid\":\"2011-04-29\",\"n\":\"%s\",\"e\":\"AQAB\"}"
+             "{\"kty\":\"RSA\",\"alg\":\"PS256\",\"kid\":\"2011-04-29\","
+             "\"n\":\"%s\",\"e\":\"AQAB\"}"
              "]}",
              A3_X, A3_Y, RFC8037_X, RFC7638_N);
     assert_int_equal(parse_set(json, &set), VK_OK);
@@ -582,13 +593,15 @@ static void jwks_rejects_two_keys_with_one_kid_and_alg(void **state)
     struct vk_jwks *set = NULL;
     (void)state;
     snprintf(json, sizeof json,
-             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"same\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"same\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"same\",\"x\":\"%s\",\"y\":\"%s\"}]}",
              A3_X, A3_Y, A3_X, A3_Y);
     assert_int_equal(parse_set(json, &set), VK_EINVAL);
     /* RFC 7517 §4.5 allows one kid on keys of different types: (kid, alg) stays unique */
     snprintf(json, sizeof json,
-             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"same\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"same\","
+             "\"x\":\"%s\",\"y\":\"%s\"},"
              "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"same\",\"x\":\"%s\"}]}",
              A3_X, A3_Y, RFC8037_X);
     assert_int_equal(parse_set(json, &set), VK_OK);
