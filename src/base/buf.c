@@ -20,7 +20,7 @@ void vk_buf_init(struct vk_buf *b, size_t cap)
 void vk_buf_clear(struct vk_buf *b)
 {
     if (b->p != NULL) {
-        OPENSSL_cleanse(b->p, b->alloc);
+        OPENSSL_cleanse(b->p, b->len); /* len never shrinks: nothing was written past it */
         free(b->p);
     }
     b->p = NULL;
@@ -35,7 +35,7 @@ static int reserve(struct vk_buf *b, size_t extra)
     need += 1; /* NUL */
     if (need <= b->alloc)
         return VK_OK;
-    size_t n = b->alloc ? b->alloc : 256;
+    size_t n = b->alloc ? b->alloc : 2048; /* most of our documents fit: no regrowth */
     while (n < need)
         n *= 2;
     if (n > b->cap + 1)
@@ -45,7 +45,7 @@ static int reserve(struct vk_buf *b, size_t extra)
         return VK_ENOMEM;
     if (b->p != NULL) {
         memcpy(p, b->p, b->len);
-        OPENSSL_cleanse(b->p, b->alloc);
+        OPENSSL_cleanse(b->p, b->len);
         free(b->p);
     }
     b->p = p;
