@@ -162,6 +162,11 @@ static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
     /* RFC 9700 §2.1.2 / checklist #22: only the code flow; no tokens from this endpoint. */
     if (!vk_str_eq_lit(v, "code"))
         return redir_fail(oe, "unsupported_response_type", "only response_type=code is supported");
+    /* OIDC Core §6.1, §6.2: request objects are not supported, and say so. */
+    if (vk_params_get(ps, "request", &v) > 0)
+        return redir_fail(oe, "request_not_supported", "request objects are not supported");
+    if (vk_params_get(ps, "request_uri", &v) > 0)
+        return redir_fail(oe, "request_uri_not_supported", "request_uri is not supported");
     if (vk_params_get(ps, "response_mode", &v) > 0 && !vk_str_eq_lit(v, "query"))
         return redir_fail(oe, "invalid_request", "only response_mode=query is supported");
     if (!vk_client_has_grant(vk_str_c(az->client.grant_types), "authorization_code"))
@@ -487,7 +492,10 @@ int vk_ep_authorize(void *appv, const struct vk_request *rq, struct vk_response 
             vk_oauth_fail(&oe, 400, "login_required", "the user is not signed in");
             return redirect_error(app, rq, rs, &az, &oe);
         }
-        return show_login(app, rq, rs, &ps, &az, 200, NULL, VK_STR_NULL);
+        vk_str hint = VK_STR_NULL; /* OIDC Core §3.1.2.1: login_hint pre-fills the username */
+        if (vk_params_get(&ps, "login_hint", &hint) > 0 && hint.len > 64)
+            hint = VK_STR_NULL;
+        return show_login(app, rq, rs, &ps, &az, 200, NULL, hint);
     }
     return proceed(app, rq, rs, &ps, &az, &se, &user, false);
 }
