@@ -114,6 +114,8 @@ async function timed(n, fn) {
 }
 
 let hz = 100;
+const only = args.only; // "code" or "refresh": run one phase (for profiling)
+
 async function main() {
   fsMod = await import('node:fs');
   hz = Number(args.hz ?? 100);
@@ -122,9 +124,11 @@ async function main() {
   const codes = [];
   // Codes live 60 s: collect for a third of that at most, and at most what can be exchanged.
   const until = Date.now() + Math.min(seconds, 15) * 1000;
-  await Promise.all(Array.from({ length: conns }, async () => {
-    while (Date.now() < until && codes.length < 30000) codes.push(await getCode(cookie));
-  }));
+  if (only !== 'refresh') {
+    await Promise.all(Array.from({ length: conns }, async () => {
+      while (Date.now() < until && codes.length < 30000) codes.push(await getCode(cookie));
+    }));
+  }
   let next = 0;
   const code = await timed(codes.length, async (w, lat, err) => {
     while (next < codes.length) {

@@ -186,9 +186,17 @@ struct sqlite_store {
     struct vk_store base; /* first: the ops table */
     char *path;
     char *wal_path;
-    pthread_key_t tls;
     pthread_mutex_t mu; /* guards conns */
     pthread_mutex_t write_mu;
+    pthread_mutex_t op_mu; /* one operation at a time on the connection */
+    /* Checkpoints run on their own thread and connection, so the fsyncs they need never stall a
+     * request (SQLite's automatic checkpoint would run inside some unlucky commit). */
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_running;
+    bool ckpt_stop;
+    bool ckpt_wanted;
     struct conn *conns;
 };
 
@@ -231,7 +239,7 @@ static int conn_open(const char *path, pthread_mutex_t *write_mu, struct conn **
     sqlite3_extended_result_codes(c->db, 1);
     char *msg = NULL;
     if (sqlite3_exec(c->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=16777216; "
                      "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         vk_err_set(err, VK_ESTORE, "cannot configure %s: %s", path, msg ? msg : "?");
@@ -254,25 +262,6 @@ static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
         }
     }
     return c->stmt[id];
-}
-
-/* The calling thread's connection, opened on first use. */
-static struct conn *get_conn(struct sqlite_store *s)
-{
-    struct conn *c = pthread_getspecific(s->tls);
-    if (c != NULL)
-        return c;
-    struct vk_err err = {{0}};
-    if (conn_open(s->path, &s->write_mu, &c, &err) != VK_OK) {
-        vk_log_error("event=store.open_failed err=\"%s\"", err.msg);
-        return NULL;
-    }
-    pthread_mutex_lock(&s->mu);
-    c->next = s->conns;
-    s->conns = c;
-    pthread_mutex_unlock(&s->mu);
-    pthread_setspecific(s->tls, c);
-    return c;
 }
 
 static int step_done(sqlite3_stmt *st)
@@ -385,6 +374,63 @@ static int migrate(struct conn *c, struct vk_err *err)
     return VK_OK;
 }
 
+/* --- checkpoints --------------------------------------------------------------------------- */
+
+#define CKPT_FRAMES 1000 /* ask for a checkpoint when the WAL holds this many frames */
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sqlite_store *s = arg;
+    (void)db;
+    (void)name;
+    if (frames >= CKPT_FRAMES) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_wanted = true;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    struct sqlite_store *s = arg;
+    struct conn *c = NULL;
+    struct vk_err err = {{0}};
+    if (conn_open(s->path, &s->write_mu, &c, &err) != VK_OK) {
+        vk_log_error("event=store.checkpointer_failed err=\"%s\"", err.msg);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        while (!s->ckpt_wanted && !s->ckpt_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 5; /* and at least every few seconds */
+            if (pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts) != 0)
+                break;
+        }
+        bool stop = s->ckpt_stop;
+        s->ckpt_wanted = false;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* PASSIVE copies what it can without blocking anyone; the fsyncs happen here. Under a
+         * steady stream of commits it never quite catches up, and SQLite restarts the WAL only
+         * after a checkpoint that caught up: so finish with a second, short pass while this
+         * process's writers wait, or the WAL would grow without end. */
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log > 0 && done < log) {
+            pthread_mutex_lock(&s->write_mu);
+            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_unlock(&s->write_mu);
+        }
+        if (stop)
+            break;
+    }
+    conn_close(c);
+    return NULL;
+}
+
 /* --- open/close --------------------------------------------------------------------------- */
 
 static void s_close(struct vk_store *st);
@@ -415,17 +461,21 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
     snprintf(s->wal_path, n + 4, "%s-wal", s->path);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
-    if (pthread_key_create(&s->tls, NULL) != 0) {
-        free(s->path);
-        free(s);
-        return vk_err_set(err, VK_ENOMEM, "cannot create thread key");
-    }
+    pthread_mutex_init(&s->op_mu, NULL);
     struct conn *c = NULL;
     int rc = conn_open(s->path, &s->write_mu, &c, err);
     if (rc == VK_OK) {
         s->conns = c;
-        pthread_setspecific(s->tls, c);
         rc = migrate(c, err);
+    }
+    if (rc == VK_OK) {
+        pthread_mutex_init(&s->ckpt_mu, NULL);
+        pthread_cond_init(&s->ckpt_cv, NULL);
+        sqlite3_wal_autocheckpoint(c->db, 0);
+        sqlite3_wal_hook(c->db, wal_hook, s);
+        s->ckpt_running = pthread_create(&s->ckpt_thread, NULL, checkpointer, s) == 0;
+        if (!s->ckpt_running)
+            sqlite3_wal_autocheckpoint(c->db, CKPT_FRAMES); /* fall back to inline ones */
     }
     if (rc != VK_OK) {
         s_close(&s->base);
@@ -440,22 +490,45 @@ static void s_close(struct vk_store *st)
     struct sqlite_store *s = (struct sqlite_store *)st;
     if (s == NULL)
         return;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt_thread, NULL);
+        pthread_mutex_destroy(&s->ckpt_mu);
+        pthread_cond_destroy(&s->ckpt_cv);
+    }
     struct conn *c = s->conns;
     while (c != NULL) {
         struct conn *next = c->next;
         conn_close(c);
         c = next;
     }
-    pthread_key_delete(s->tls);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->op_mu);
     free(s->path);
     free(s->wal_path);
     free(s);
 }
 
+/* Every operation runs on the store's one connection, holding `op_mu` until it returns (the
+ * cleanup attribute releases it on every path). One connection keeps one warm page cache: with a
+ * connection per thread, each commit by one thread made the others re-read their pages, and the
+ * write-heavy flows (code exchange, refresh rotation) spent more time in pread than in SQLite.
+ * The token endpoint's hot path does not reach the store (client cache), so serializing costs
+ * little. Other processes (the CLI) use their own connection and meet ours at the file locks. */
+static void op_release(struct sqlite_store **s)
+{
+    pthread_mutex_unlock(&(*s)->op_mu);
+}
+
 #define CONN_OR_FAIL(s, c)                                                                         \
-    struct conn *c = get_conn((struct sqlite_store *)(s));                                         \
+    struct sqlite_store *op_store_ __attribute__((cleanup(op_release))) =                          \
+        (struct sqlite_store *)(s);                                                                \
+    pthread_mutex_lock(&op_store_->op_mu);                                                         \
+    struct conn *c = op_store_->conns;                                                             \
     if (c == NULL)                                                                                 \
     return VK_ESTORE
 

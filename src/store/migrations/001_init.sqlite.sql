@@ -27,7 +27,7 @@ CREATE TABLE revoked_tokens (
     jti TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX revoked_tokens_expires ON revoked_tokens (expires_at);
 
 -- Every revocation is an event with a sequence number: the audit trail and the verifiers' feed.

@@ -13,7 +13,7 @@ CREATE TABLE sessions (
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     auth_time INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
 
 CREATE TABLE consents (
@@ -22,7 +22,7 @@ CREATE TABLE consents (
     scope TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, client_id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE codes (
     digest BLOB PRIMARY KEY,
@@ -39,7 +39,7 @@ CREATE TABLE codes (
     expires_at INTEGER NOT NULL,
     used_at INTEGER NOT NULL DEFAULT 0,
     grant_id TEXT NOT NULL DEFAULT ''
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE grants (
     id TEXT PRIMARY KEY,
@@ -64,7 +64,7 @@ CREATE TABLE refresh_tokens (
     used_at INTEGER NOT NULL DEFAULT 0,
     grace_blob BLOB,
     grace_until INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 
 -- access tokens issued from a grant, so that revoking the grant revokes them too
@@ -72,7 +72,7 @@ CREATE TABLE grant_tokens (
     jti TEXT PRIMARY KEY,
     grant_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX grant_tokens_grant ON grant_tokens (grant_id);
 
 CREATE TABLE secrets (
