@@ -609,6 +609,38 @@ out:
     return rc;
 }
 
+/* True when an Ed25519 public key encodes a point of small order (1, 2, 4 or 8), in canonical
+ * or non-canonical form. With such a key, signatures like (R = identity, S = 0) verify for any
+ * message under cofactorless verification (OpenSSL's), so a key set must never hold one. The
+ * table is the y-coordinates of the eight small-order points (the sign bit of x is ignored):
+ * 0, 1, the two order-8 values, p-1, and the non-canonical p and p+1. Found by fuzz_jwks. */
+static bool ed25519_small_order(const uint8_t x[ED25519_LEN])
+{
+    static const uint8_t y_lo[4][ED25519_LEN - 1] = {
+        {0},
+        {0x01},
+        {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+         0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+         0xfc},
+        {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+         0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+         0x03},
+    };
+    static const uint8_t y_hi[4] = {0x00, 0x00, 0x05, 0x7a};
+    uint8_t last = x[ED25519_LEN - 1] & 0x7f;
+    for (size_t i = 0; i < 4; i++)
+        if (last == y_hi[i] && memcmp(x, y_lo[i], ED25519_LEN - 1) == 0)
+            return true;
+    /* p-1, p, p+1: 0xec / 0xed / 0xee, then thirty 0xff, then 0x7f */
+    if (last == 0x7f && x[0] >= 0xec && x[0] <= 0xee) {
+        for (size_t i = 1; i < ED25519_LEN - 1; i++)
+            if (x[i] != 0xff)
+                return false;
+        return true;
+    }
+    return false;
+}
+
 static int okp_public(const json_t *j, EVP_PKEY **pk, struct vk_err *err)
 {
     uint8_t x[ED25519_LEN];
@@ -621,6 +653,8 @@ static int okp_public(const json_t *j, EVP_PKEY **pk, struct vk_err *err)
     rc = get_b64(j, "x", x, sizeof x, ED25519_LEN, ED25519_LEN, &xlen, err);
     if (rc != VK_OK)
         return rc;
+    if (ed25519_small_order(x))
+        return vk_err_set(err, VK_EINVAL, "jwk: Ed25519 key is a point of small order");
     *pk = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, x, xlen);
     if (*pk == NULL)
         return crypto_fail(err, "jwk: Ed25519 key import");

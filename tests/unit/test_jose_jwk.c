@@ -525,6 +525,39 @@ static void jwks_parse_rejects_rsa_below_2048(void **state)
     free(small);
 }
 
+/* fuzz_jwks found it: with a small-order Ed25519 key, (R = identity, S = 0) verifies for every
+ * message under OpenSSL's cofactorless check. Every small-order encoding must be refused. */
+static void jwk_rejects_small_order_ed25519_keys(void **state)
+{
+    (void)state;
+    static const char *const xs[] = {
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* y = 0 */
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA", /* y = 0, x sign set */
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* identity */
+        "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU", /* order 8 */
+        "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU", /* order 8, x sign set */
+        "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o", /* order 8 */
+        "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o", /* order 8, x sign set */
+        "7P_______________________________________38", /* p - 1 (order 2) */
+        "7f_______________________________________38", /* p (non-canonical 0) */
+        "7v_______________________________________38", /* p + 1 (non-canonical 1) */
+    };
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        char doc[256];
+        struct vk_jwks *set = NULL;
+        struct vk_err err = {{0}};
+        int n = snprintf(doc, sizeof doc,
+                         "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"alg\":\"EdDSA\","
+                         "\"x\":\"%s\"}]}",
+                         xs[i]);
+        int rc = vk_jwks_parse(doc, (size_t)n, &set, &err);
+        if (rc == VK_OK) {
+            assert_int_equal(vk_jwks_count(set), 0); /* skipped at best, never usable */
+            vk_jwks_unref(set);
+        }
+    }
+}
+
 static void jwks_parse_rejects_malformed_documents(void **state)
 {
     struct vk_err err = {{0}};
@@ -661,6 +694,7 @@ int main(void)
         cmocka_unit_test(jwks_parse_rejects_malformed_documents),
         cmocka_unit_test(jwks_find_looks_up_by_kid),
         cmocka_unit_test(jwks_rejects_two_keys_with_one_kid_and_alg),
+        cmocka_unit_test(jwk_rejects_small_order_ed25519_keys),
         cmocka_unit_test(jwks_refcount_keeps_the_set_alive),
         cmocka_unit_test(jwks_from_keys_consumes_keys_even_on_error),
     };
