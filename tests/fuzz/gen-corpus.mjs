@@ -366,6 +366,11 @@ const claims = { iss: ISS, sub: 'client-1', client_id: 'client-1', aud: 'https:/
   s('ec-p384-skipped', { keys: [{ kty: 'EC', crv: 'P-384', x: 'AA', y: 'AA' }] });
   s('ec-alg-mismatch', { keys: [{ ...ec2.jwk, alg: 'RS256' }] });
   s('okp-x25519-skipped', { keys: [{ kty: 'OKP', crv: 'X25519', x: ed.jwk.x }] });
+  // Found by fuzz_jwks, fixed in a2bfcfc: the neutral point (and all-zero x, a point of order 4)
+  // as an Ed25519 key made (neutral, 0) verify every message. Must be refused now.
+  const neutral = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]);
+  s('okp-small-order-neutral', { keys: [{ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', x: b64u(neutral) }] });
+  s('okp-small-order-zero', { keys: [{ kty: 'OKP', crv: 'Ed25519', x: b64u(Buffer.alloc(32)) }] });
   s('oct-and-hs256-skipped', { keys: [{ kty: 'oct', k: 'c2VjcmV0' }, { ...ec2.jwk, alg: 'HS256' }, { ...ec2.jwk, alg: 'none' }] });
   s('duplicate-kid-same-alg', { keys: [{ ...ec.jwk, kid: 'same' }, { ...ec2.jwk, kid: 'same' }] });
   s('duplicate-kid-other-alg', { keys: [{ ...ec.jwk, kid: 'same' }, { ...edj, kid: 'same' }] });
@@ -378,17 +383,6 @@ const claims = { iss: ISS, sub: 'client-1', client_id: 'client-1', aud: 'https:/
   s('key-not-object', { keys: ['x'] });
   s('empty', '');
   s('over-64k', `{"keys":[${JSON.stringify(ecj)}]}` + ' '.repeat(65536));
-}
-
-// ---------- findings: inputs that still fail a driver (reported, kept out of corpus/) ----------
-{
-  const dir = path.join(HERE, 'findings');
-  fs.mkdirSync(dir, { recursive: true });
-  const neutral = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]); // Ed25519 neutral point
-  // An Ed25519 JWK whose x is the neutral point (small order) is accepted, and then the
-  // signature (neutral, 0) verifies every message: fuzz_jwks aborts on it.
-  fs.writeFileSync(path.join(dir, 'jwks-ed25519-neutral-point'), JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', x: b64u(neutral) }] }));
-  fs.writeFileSync(path.join(dir, 'jws-forged-for-neutral-point-key'), `${j64({ alg: 'EdDSA' })}.${j64(claims)}.${b64u(Buffer.concat([neutral, Buffer.alloc(32)]))}`);
 }
 
 for (const [t, n] of Object.entries(written)) console.log(`corpus/${t}: ${n} seeds`);
