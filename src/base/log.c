@@ -14,7 +14,8 @@ static enum vk_log_level min_level = VK_LOG_INFO;
 #define ASYNC_BUF (256 * 1024)
 
 static struct {
-    pthread_mutex_t mu;
+    pthread_mutex_t out_mu; /* held while writing: keeps batches in order */
+    pthread_mutex_t mu;     /* guards buf/len: held only to copy a line in or swap buffers */
     pthread_cond_t cv;
     pthread_t thread;
     bool on;
@@ -22,7 +23,8 @@ static struct {
     char *buf; /* pending bytes */
     size_t len;
     char *spare; /* the buffer being written by the flusher */
-} async = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} async = {.out_mu = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
+           .cv = PTHREAD_COND_INITIALIZER};
 
 static void write_all(const char *p, size_t n)
 {
@@ -35,17 +37,20 @@ static void write_all(const char *p, size_t n)
     }
 }
 
-/* Takes the pending bytes out under the lock and writes them without it. */
+/* Swaps the buffers under `mu` and writes outside it, so request threads appending lines never
+ * wait for the log destination; `out_mu` keeps the batches in order. */
 static void flush_pending(void)
 {
+    pthread_mutex_lock(&async.out_mu);
     pthread_mutex_lock(&async.mu);
     char *b = async.buf;
     size_t n = async.len;
     async.buf = async.spare;
     async.len = 0;
     async.spare = b;
-    write_all(b, n); /* still under the lock: keeps lines in order with direct writes */
     pthread_mutex_unlock(&async.mu);
+    write_all(b, n);
+    pthread_mutex_unlock(&async.out_mu);
 }
 
 static void *flusher(void *arg)
@@ -116,14 +121,19 @@ static void emit(const char *line, size_t len)
         write_all(line, len);
         return;
     }
-    pthread_mutex_lock(&async.mu);
-    if (async.len + len > ASYNC_BUF) { /* full: write what is pending now, in order */
-        write_all(async.buf, async.len);
-        async.len = 0;
+    for (;;) {
+        pthread_mutex_lock(&async.mu);
+        if (async.len + len <= ASYNC_BUF) {
+            memcpy(async.buf + async.len, line, len);
+            async.len += len;
+            pthread_mutex_unlock(&async.mu);
+            return;
+        }
+        pthread_mutex_unlock(&async.mu);
+        /* Full (256 KiB pending: the destination is slow): this thread writes the batch out,
+         * which is the back-pressure; no line is dropped. */
+        flush_pending();
     }
-    memcpy(async.buf + async.len, line, len);
-    async.len += len;
-    pthread_mutex_unlock(&async.mu);
 }
 
 void vk_log_set_level(enum vk_log_level lvl)

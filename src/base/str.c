@@ -90,6 +90,8 @@ int vk_parse_u64(vk_str s, uint64_t min, uint64_t max, uint64_t *out)
 bool vk_str_next_token(vk_str *rest, char sep, vk_str *tok)
 {
     size_t i = 0;
+    if (rest->len == 0) /* also the NULL slice: no pointer arithmetic on it */
+        return false;
     while (i < rest->len && rest->p[i] == sep)
         i++;
     if (i == rest->len) {

@@ -66,12 +66,18 @@ int vk_http_bearer_parse(vk_str header, vk_str *token)
         return rc;
     if (token->len == 0 || token->len > VK_MAX_JWT_LEN)
         return VK_EINVAL;
-    /* RFC 6750 §2.1 b64token: ALPHA DIGIT - . _ ~ + / then '='* */
-    for (size_t i = 0; i < token->len; i++) {
+    /* RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / - . _ ~ + / ) *"=" -- padding only at the end */
+    size_t i = 0;
+    for (; i < token->len; i++) {
         unsigned char c = (unsigned char)token->p[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '='))
-            return VK_EINVAL;
+              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
+            break;
     }
+    if (i == 0)
+        return VK_EINVAL;
+    for (; i < token->len; i++)
+        if (token->p[i] != '=')
+            return VK_EINVAL;
     return VK_OK;
 }

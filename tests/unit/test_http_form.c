@@ -107,6 +107,17 @@ static void bounds_parameter_count_and_length(void **state)
     assert_int_equal(vk_form_parse(&arena, (vk_str){longv, VK_MAX_PARAM_LEN + 2}, &ps), VK_OK);
 }
 
+static void empty_and_null_inputs_parse_to_nothing(void **state)
+{
+    (void)state;
+    struct vk_params ps;
+    assert_int_equal(vk_form_parse(&arena, VK_STR_NULL, &ps), VK_OK);
+    assert_int_equal(ps.n, 0);
+    assert_int_equal(vk_form_parse(&arena, VK_STR(""), &ps), VK_OK);
+    assert_int_equal(vk_form_parse(&arena, VK_STR("&&&"), &ps), VK_OK);
+    assert_int_equal(ps.n, 0);
+}
+
 static void query_string_uses_the_same_rules(void **state)
 {
     (void)state;
@@ -174,6 +185,10 @@ static void bearer_parses_token68(void **state)
     assert_int_equal(vk_http_bearer_parse(VK_STR("Basic x"), &t), VK_ENOTFOUND);
     assert_int_equal(vk_http_bearer_parse(VK_STR("Bearer a b"), &t), VK_EINVAL);
     assert_int_equal(vk_http_bearer_parse(VK_STR("Bearer a\"b"), &t), VK_EINVAL);
+    /* RFC 6750 §2.1: '=' only as trailing padding */
+    assert_int_equal(vk_http_bearer_parse(VK_STR("Bearer a=b"), &t), VK_EINVAL);
+    assert_int_equal(vk_http_bearer_parse(VK_STR("Bearer =="), &t), VK_EINVAL);
+    assert_int_equal(vk_http_bearer_parse(VK_STR("Bearer ab=="), &t), VK_OK);
 }
 
 int main(void)
@@ -185,6 +200,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(rejects_malformed_percent_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(bounds_parameter_count_and_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_and_null_inputs_parse_to_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(query_string_uses_the_same_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(encode_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(basic_auth_parses_and_form_decodes, setup, teardown),
