@@ -1,5 +1,6 @@
 #include "base/crypto.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -18,9 +19,21 @@ int vk_rand(uint8_t *buf, size_t n)
     return VK_OK;
 }
 
+/* OpenSSL 3's one-shot SHA256() fetches the algorithm on every call (a lock and a hash-table
+ * lookup, more than the hashing of a short secret): fetch it once. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void vk_sha256(const void *data, size_t n, uint8_t out[VK_DIGEST_LEN])
 {
-    SHA256(data, n, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || EVP_Digest(data, n, out, NULL, sha256_md, NULL) != 1)
+        SHA256(data, n, out);
 }
 
 bool vk_ct_eq_digest(const uint8_t a[VK_DIGEST_LEN], const uint8_t b[VK_DIGEST_LEN])
@@ -61,13 +74,40 @@ struct vk_fp vk_fp(struct vk_secret s)
     return fp;
 }
 
+/* Random bytes for identifiers and tokens are drawn from a per-thread pool refilled 4 KiB at a
+ * time from RAND_bytes: the same CSPRNG output, without a DRBG round trip per token. Bytes are
+ * wiped from the pool as they are handed out, and the pool never leaves its thread. OpenSSL's
+ * DRBG reseeds across fork; the pool would not, and valetkey does not fork. */
+#define POOL_BYTES 4096
+
+static _Thread_local struct {
+    uint8_t buf[POOL_BYTES];
+    size_t left;
+} pool;
+
+static int pool_take(uint8_t *out, size_t n)
+{
+    if (n > POOL_BYTES)
+        return vk_rand(out, n);
+    if (pool.left < n) {
+        if (vk_rand(pool.buf, POOL_BYTES) != VK_OK)
+            return VK_ECRYPTO;
+        pool.left = POOL_BYTES;
+    }
+    uint8_t *p = pool.buf + POOL_BYTES - pool.left;
+    memcpy(out, p, n);
+    OPENSSL_cleanse(p, n);
+    pool.left -= n;
+    return VK_OK;
+}
+
 int vk_rand_token(const char *prefix, size_t bytes, char *out, size_t outsz)
 {
     uint8_t raw[64];
     size_t plen = prefix != NULL ? strlen(prefix) : 0;
     if (bytes > sizeof raw || plen + vk_b64url_enc_len(bytes) + 1 > outsz)
         return VK_ETOOBIG;
-    if (vk_rand(raw, bytes) != VK_OK)
+    if (pool_take(raw, bytes) != VK_OK)
         return VK_ECRYPTO;
     if (plen > 0)
         memcpy(out, prefix, plen);

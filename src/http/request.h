@@ -43,11 +43,11 @@ struct vk_request {
     enum vk_method method;
     vk_str path;            /* percent-decoded by the HTTP layer, no query */
     vk_str raw_query;       /* undecoded, without '?'; empty if none */
-    struct vk_header headers[VK_MAX_HEADERS];
-    size_t n_headers;
     vk_str body;            /* at most VK_MAX_BODY bytes */
     char peer[64];          /* remote address, printable */
     int64_t now;            /* wall-clock seconds at arrival: handlers use this, not the clock */
+    size_t n_headers;
+    struct vk_header headers[VK_MAX_HEADERS]; /* last: only the first n_headers are set */
 };
 
 #define VK_MAX_RESP_HEADERS 16

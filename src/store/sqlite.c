@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -165,12 +168,11 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 /* What the WAL file looked like when a counter was last read (see read_counter). */
+#define WAL_HDR_BYTES 96 /* the two copies of the WAL-index header at the start of -shm */
+
 struct wal_snap {
     bool valid;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
+    uint8_t hdr[WAL_HDR_BYTES];
     int64_t value;
 };
 
@@ -185,7 +187,8 @@ struct conn {
 struct sqlite_store {
     struct vk_store base; /* first: the ops table */
     char *path;
-    char *wal_path;
+    char *shm_path;
+    const uint8_t *shm; /* read-only mapping of the WAL-index header, or NULL */
     pthread_mutex_t mu; /* guards conns */
     pthread_mutex_t write_mu;
     pthread_mutex_t op_mu; /* one operation at a time on the connection */
@@ -452,13 +455,13 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
         return vk_err_set(err, VK_ENOMEM, "out of memory");
     }
     snprintf(s->path, n, "%s/valetkey.db", dir);
-    s->wal_path = malloc(n + 4);
-    if (s->wal_path == NULL) {
+    s->shm_path = malloc(n + 4);
+    if (s->shm_path == NULL) {
         free(s->path);
         free(s);
         return vk_err_set(err, VK_ENOMEM, "out of memory");
     }
-    snprintf(s->wal_path, n + 4, "%s-wal", s->path);
+    snprintf(s->shm_path, n + 4, "%s-shm", s->path);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->op_mu, NULL);
@@ -469,6 +472,15 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
         rc = migrate(c, err);
     }
     if (rc == VK_OK) {
+        /* The connection is in WAL mode now, so the -shm file exists (and stays while the
+         * connection is open). */
+        int fd = open(s->shm_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            void *m = mmap(NULL, WAL_HDR_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+            if (m != MAP_FAILED)
+                s->shm = m;
+            close(fd);
+        }
         pthread_mutex_init(&s->ckpt_mu, NULL);
         pthread_cond_init(&s->ckpt_cv, NULL);
         sqlite3_wal_autocheckpoint(c->db, 0);
@@ -508,8 +520,10 @@ static void s_close(struct vk_store *st)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->op_mu);
+    if (s->shm != NULL)
+        munmap((void *)s->shm, WAL_HDR_BYTES);
     free(s->path);
-    free(s->wal_path);
+    free(s->shm_path);
     free(s);
 }
 
@@ -802,21 +816,34 @@ static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list
     return rc;
 }
 
-/* The generation counters are polled on hot paths (every token request asks whether clients
- * changed). Every commit, by any process, writes to the WAL file, so an unchanged WAL (same
- * inode, size and modification time) means an unchanged counter and the SELECT, with its file
- * locks, can be skipped. A snapshot younger than 100 ms is not trusted: a commit may still be
- * between writing its frames and publishing them. */
+/* The generation counters are polled on hot paths: every token request asks whether clients
+ * changed. Every commit, by any process, rewrites the WAL-index header at the start of the -shm
+ * file (mxFrame, the change counter, checksums: https://www.sqlite.org/walformat.html), and that
+ * file is shared memory, mapped read-only here. An unchanged header means no commit since the
+ * counter was last read, so the SELECT and its locks are skipped without even a system call. The
+ * header is copied before the SELECT: a commit published after the copy changes it, and one
+ * published before it is seen by the SELECT. Without the mapping every read does the SELECT. */
+static bool read_wal_header(const struct sqlite_store *ss, uint8_t out[WAL_HDR_BYTES])
+{
+    if (ss->shm == NULL)
+        return false;
+    const volatile uint8_t *p = ss->shm;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < WAL_HDR_BYTES; i++)
+        out[i] = p[i];
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    /* SQLite writes the second copy first and the first last; equal copies are a stable read */
+    return memcmp(out, out + WAL_HDR_BYTES / 2, WAL_HDR_BYTES / 2) == 0;
+}
+
 static int read_counter(struct vk_store *s, enum stmt_id id, int64_t *out)
 {
     CONN_OR_FAIL(s, c);
     struct sqlite_store *ss = (struct sqlite_store *)s;
     struct wal_snap *snap = &c->snap[id == S_KEYS_GEN ? 0 : 1];
-    struct stat sb;
-    bool have_stat = stat(ss->wal_path, &sb) == 0;
-    if (have_stat && snap->valid && snap->dev == sb.st_dev && snap->ino == sb.st_ino &&
-        snap->size == sb.st_size && snap->mtime.tv_sec == sb.st_mtim.tv_sec &&
-        snap->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+    uint8_t hdr[WAL_HDR_BYTES];
+    bool stable = read_wal_header(ss, hdr);
+    if (stable && snap->valid && memcmp(hdr, snap->hdr, sizeof hdr) == 0) {
         *out = snap->value;
         return VK_OK;
     }
@@ -831,19 +858,10 @@ static int read_counter(struct vk_store *s, enum stmt_id id, int64_t *out)
         rc = VK_OK;
     }
     finish(st);
-    if (rc == VK_OK && have_stat) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t age_ms = ((int64_t)now.tv_sec - (int64_t)sb.st_mtim.tv_sec) * 1000 +
-                         ((int64_t)now.tv_nsec - (int64_t)sb.st_mtim.tv_nsec) / 1000000;
-        if (age_ms > 100) {
-            snap->dev = sb.st_dev;
-            snap->ino = sb.st_ino;
-            snap->size = sb.st_size;
-            snap->mtime = sb.st_mtim;
-            snap->value = *out;
-            snap->valid = true;
-        }
+    if (rc == VK_OK && stable) {
+        memcpy(snap->hdr, hdr, sizeof hdr);
+        snap->value = *out;
+        snap->valid = true;
     }
     return rc;
 }
