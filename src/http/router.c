@@ -51,6 +51,23 @@ int vk_router_dispatch(const struct vk_router *r, void *app, const struct vk_req
     unsigned m = rt->methods;
     if (m & VK_METHOD_GET)
         m |= VK_METHOD_HEAD;
+    if (rt->cors && rq->method == VK_METHOD_OPTIONS) {
+        /* A CORS preflight (Fetch standard): browser apps may call this endpoint from any
+         * origin; the answer never depends on cookies, so "*" is safe. */
+        char allow[64];
+        int rc = vk_response_header(rs, rq->arena, "Access-Control-Allow-Origin", "*");
+        if (rc == VK_OK)
+            rc = vk_response_header(rs, rq->arena, "Access-Control-Allow-Methods",
+                                    allow_header(rt->methods, allow, sizeof allow));
+        if (rc == VK_OK)
+            rc = vk_response_header(rs, rq->arena, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, DPoP");
+        if (rc == VK_OK)
+            rc = vk_response_header(rs, rq->arena, "Access-Control-Max-Age", "600");
+        if (rc == VK_OK)
+            rc = vk_response_text(rs, rq->arena, 204, NULL, "", 0);
+        return rc;
+    }
     if (!(m & (unsigned)rq->method)) {
         char allow[64];
         int rc = vk_response_oauth_error(rs, rq->arena, 405, "invalid_request",
@@ -60,5 +77,8 @@ int vk_router_dispatch(const struct vk_router *r, void *app, const struct vk_req
                                                                           sizeof allow));
         return rc;
     }
-    return rt->fn(app, rq, rs);
+    int rc = rt->fn(app, rq, rs);
+    if (rc == VK_OK && rt->cors)
+        rc = vk_response_header(rs, rq->arena, "Access-Control-Allow-Origin", "*");
+    return rc;
 }

@@ -13,6 +13,7 @@ struct vk_route {
     unsigned methods; /* mask of enum vk_method; GET routes also answer HEAD */
     vk_handler_fn fn;
     const char *name; /* short name for metrics and logs */
+    int cors;         /* 1: answer CORS preflights and allow any origin (no cookies involved) */
 };
 
 struct vk_router {

@@ -98,11 +98,6 @@ int vk_discovery_build(struct vk_app *app)
     return VK_OK;
 }
 
-static int cors_public(const struct vk_request *rq, struct vk_response *rs)
-{
-    /* BCP §2.6 / checklist #48: CORS is fine on metadata and JWKS (public, no credentials). */
-    return vk_response_header(rs, rq->arena, "Access-Control-Allow-Origin", "*");
-}
 
 int vk_ep_discovery(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
@@ -111,8 +106,6 @@ int vk_ep_discovery(void *appv, const struct vk_request *rq, struct vk_response 
                               app->discovery_len);
     if (rc == VK_OK)
         rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=300");
-    if (rc == VK_OK)
-        rc = cors_public(rq, rs);
     return rc;
 }
 
@@ -123,8 +116,6 @@ int vk_ep_oidc_discovery(void *appv, const struct vk_request *rq, struct vk_resp
                               app->oidc_len);
     if (rc == VK_OK)
         rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=300");
-    if (rc == VK_OK)
-        rc = cors_public(rq, rs);
     return rc;
 }
 
@@ -141,8 +132,6 @@ int vk_ep_jwks(void *appv, const struct vk_request *rq, struct vk_response *rs)
     /* Short caching: verifiers also refetch on an unknown kid, so rotation is seen quickly. */
     if (rc == VK_OK)
         rc = vk_response_header(rs, rq->arena, "Cache-Control", "public, max-age=60");
-    if (rc == VK_OK)
-        rc = cors_public(rq, rs);
     return rc;
 }
 

@@ -293,3 +293,21 @@ test('login form: CSRF token required, same answer for unknown user and wrong pa
   assert.equal(wrong.headers.get('location'), null);
   assert.equal(wrong.headers.getSetCookie().some((c) => c.startsWith('vk_session=')), false);
 });
+
+test('CORS: browser apps may call /token and /userinfo; /authorize is never cross-origin readable', async () => {
+  const pre = await fetch(`${server.url}/token`, { method: 'OPTIONS', headers: {
+    origin: 'https://spa.example', 'access-control-request-method': 'POST',
+    'access-control-request-headers': 'content-type' } });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
+  const ui = await fetch(`${server.url}/userinfo`, { method: 'OPTIONS' });
+  assert.equal(ui.status, 204);
+  assert.match(ui.headers.get('access-control-allow-headers'), /Authorization/);
+  const err = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': FORM }, body: 'grant_type=x' });
+  assert.equal(err.headers.get('access-control-allow-origin'), '*', 'errors are readable too');
+  const az = await fetch(authorizeUrl(conf), { redirect: 'manual', headers: { origin: 'https://evil.example' } });
+  assert.equal(az.headers.get('access-control-allow-origin'), null, 'checklist #48');
+  const azPre = await fetch(`${server.url}/authorize`, { method: 'OPTIONS' });
+  assert.equal(azPre.headers.get('access-control-allow-origin'), null);
+});
