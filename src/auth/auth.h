@@ -49,9 +49,10 @@ void vk_auth_limiter_reset(struct vk_auth_limiter *l, vk_str key);
  * client_id is acceptable at this endpoint. Secrets are compared as SHA-256 digests in constant
  * time. A failure against a cached record is re-checked against the store, so a secret rotated a
  * moment ago works at once. VK_ESTORE/VK_ENOMEM for internal failures. */
-int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *lim, struct vk_arena *a,
-                           const struct vk_client_creds *cr, bool allow_public, int64_t now,
-                           struct vk_client *out, struct vk_oauth_err *oe);
+int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *lim,
+                           struct vk_arena *a, const struct vk_client_creds *cr, bool allow_public,
+                           const char *peer, int64_t now, struct vk_client *out,
+                           struct vk_oauth_err *oe);
 
 /* Client ids we issue and accept: 1..VK_MAX_ID_LEN visible ASCII characters. */
 bool vk_client_id_syntax_ok(vk_str id);

@@ -1,24 +1,32 @@
 #include "auth/auth.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/limits.h"
 
-#define SLOTS 4096
+/* The limiter is an open-addressing table keyed by the full SHA-256 of the key, so two keys never
+ * share an entry (an earlier version keyed slots by a few digest bytes, and a colliding key chosen
+ * offline could reset a victim's count). An insertion probes PROBE slots and takes an empty or
+ * forgotten one, else the least-failed entry that still has free attempts left; an entry that has
+ * used them up is never evicted. When every probed entry is pinned like that, the new key is refused too:
+ * under such a flood, failing closed for new keys beats letting anyone through. */
+#define SLOTS 65536
+#define PROBE 16
 #define STRIPES 64
 
 struct slot {
-    uint8_t key[8]; /* first bytes of SHA-256(key) */
-    unsigned failures;
+    uint8_t key[VK_DIGEST_LEN];
+    unsigned failures; /* 0: the slot is free */
     int64_t last_failure;
 };
 
 struct vk_auth_limiter {
     struct vk_limit_policy p;
     pthread_mutex_t mu[STRIPES];
-    struct slot slots[SLOTS];
+    struct slot *slots;
 };
 
 int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter **out)
@@ -27,6 +35,11 @@ int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter 
     *out = NULL;
     if (l == NULL)
         return VK_ENOMEM;
+    l->slots = calloc(SLOTS, sizeof *l->slots);
+    if (l->slots == NULL) {
+        free(l);
+        return VK_ENOMEM;
+    }
     l->p = *p;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&l->mu[i], NULL);
@@ -40,17 +53,8 @@ void vk_auth_limiter_free(struct vk_auth_limiter *l)
         return;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&l->mu[i]);
+    free(l->slots);
     free(l);
-}
-
-/* Returns the slot index for a key and its short digest. A collision makes two keys share a
- * slot: at worst one is slowed down by the other's failures, never let through. */
-static size_t slot_of(vk_str id, uint8_t key[8])
-{
-    uint8_t d[VK_DIGEST_LEN];
-    vk_sha256(id.p, id.len, d);
-    memcpy(key, d, 8);
-    return ((size_t)d[8] << 8 | d[9]) % SLOTS;
 }
 
 static int64_t delay_for(const struct vk_limit_policy *p, unsigned failures)
@@ -64,19 +68,61 @@ static int64_t delay_for(const struct vk_limit_policy *p, unsigned failures)
     return d < p->max_delay ? d : p->max_delay;
 }
 
+/* The probe window of a key: PROBE consecutive slots inside one stripe's range, so one mutex
+ * guards the whole window. */
+static size_t window_of(vk_str id, uint8_t key[VK_DIGEST_LEN], pthread_mutex_t **mu,
+                        struct vk_auth_limiter *l)
+{
+    vk_sha256(id.p, id.len, key);
+    size_t h = ((size_t)key[0] << 24 | (size_t)key[1] << 16 | (size_t)key[2] << 8 | key[3]);
+    size_t start = (h % (SLOTS / PROBE)) * PROBE;
+    *mu = &l->mu[(start / PROBE) % STRIPES];
+    return start;
+}
+
+static bool forgotten(const struct vk_auth_limiter *l, const struct slot *s, int64_t now)
+{
+    return s->failures == 0 || now - s->last_failure >= l->p.window;
+}
+
+/* An entry that has used up its free failures is pinned until the window forgets it: evicting it
+ * would hand its key a fresh set of free attempts. */
+static bool pinned(const struct vk_auth_limiter *l, const struct slot *s, int64_t now)
+{
+    return !forgotten(l, s, now) && s->failures >= l->p.free_failures;
+}
+
+/* The key's slot in its window, or NULL. Caller holds the window's mutex. */
+static struct slot *find(struct vk_auth_limiter *l, size_t start, const uint8_t *key)
+{
+    for (size_t i = 0; i < PROBE; i++) {
+        struct slot *s = &l->slots[start + i];
+        if (s->failures != 0 && memcmp(s->key, key, VK_DIGEST_LEN) == 0)
+            return s;
+    }
+    return NULL;
+}
+
 int64_t vk_auth_limiter_wait(struct vk_auth_limiter *l, vk_str id, int64_t now)
 {
     if (l == NULL)
         return 0;
-    uint8_t key[8];
-    size_t i = slot_of(id, key);
-    pthread_mutex_t *mu = &l->mu[i % STRIPES];
+    uint8_t key[VK_DIGEST_LEN];
+    pthread_mutex_t *mu;
+    size_t start = window_of(id, key, &mu, l);
     int64_t wait = 0;
     pthread_mutex_lock(mu);
-    struct slot *s = &l->slots[i];
-    if (memcmp(s->key, key, 8) == 0 && now - s->last_failure < l->p.window) {
+    struct slot *s = find(l, start, key);
+    if (s != NULL && !forgotten(l, s, now)) {
         int64_t until = s->last_failure + delay_for(&l->p, s->failures);
         wait = until > now ? until - now : 0;
+    } else if (s == NULL) {
+        /* A key that could not be recorded (every probed entry is limiting) waits too. */
+        bool all_limiting = true;
+        for (size_t i = 0; i < PROBE && all_limiting; i++)
+            all_limiting = pinned(l, &l->slots[start + i], now);
+        if (all_limiting)
+            wait = 1;
     }
     pthread_mutex_unlock(mu);
     return wait;
@@ -86,17 +132,36 @@ void vk_auth_limiter_fail(struct vk_auth_limiter *l, vk_str id, int64_t now)
 {
     if (l == NULL)
         return;
-    uint8_t key[8];
-    size_t i = slot_of(id, key);
-    pthread_mutex_t *mu = &l->mu[i % STRIPES];
+    uint8_t key[VK_DIGEST_LEN];
+    pthread_mutex_t *mu;
+    size_t start = window_of(id, key, &mu, l);
     pthread_mutex_lock(mu);
-    struct slot *s = &l->slots[i];
-    if (memcmp(s->key, key, 8) != 0 || now - s->last_failure >= l->p.window) {
-        memcpy(s->key, key, 8);
+    struct slot *s = find(l, start, key);
+    if (s != NULL && forgotten(l, s, now))
         s->failures = 0;
+    if (s == NULL) {
+        struct slot *victim = NULL;
+        for (size_t i = 0; i < PROBE; i++) {
+            struct slot *c = &l->slots[start + i];
+            if (forgotten(l, c, now)) {
+                victim = c;
+                break;
+            }
+            if (!pinned(l, c, now) &&
+                (victim == NULL || c->failures < victim->failures ||
+                 (c->failures == victim->failures && c->last_failure < victim->last_failure)))
+                victim = c;
+        }
+        if (victim != NULL) {
+            memcpy(victim->key, key, VK_DIGEST_LEN);
+            victim->failures = 0;
+            s = victim;
+        }
     }
-    s->failures++;
-    s->last_failure = now;
+    if (s != NULL) {
+        s->failures++;
+        s->last_failure = now;
+    }
     pthread_mutex_unlock(mu);
 }
 
@@ -104,12 +169,12 @@ void vk_auth_limiter_reset(struct vk_auth_limiter *l, vk_str id)
 {
     if (l == NULL)
         return;
-    uint8_t key[8];
-    size_t i = slot_of(id, key);
-    pthread_mutex_t *mu = &l->mu[i % STRIPES];
+    uint8_t key[VK_DIGEST_LEN];
+    pthread_mutex_t *mu;
+    size_t start = window_of(id, key, &mu, l);
     pthread_mutex_lock(mu);
-    struct slot *s = &l->slots[i];
-    if (memcmp(s->key, key, 8) == 0)
+    struct slot *s = find(l, start, key);
+    if (s != NULL)
         memset(s, 0, sizeof *s);
     pthread_mutex_unlock(mu);
 }
@@ -140,7 +205,8 @@ static bool creds_match(const struct vk_client_creds *cr, const struct vk_client
 
 int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *lim,
                            struct vk_arena *a, const struct vk_client_creds *cr, bool allow_public,
-                           int64_t now, struct vk_client *out, struct vk_oauth_err *oe)
+                           const char *peer, int64_t now, struct vk_client *out,
+                           struct vk_oauth_err *oe)
 {
     static const uint8_t dummy[VK_DIGEST_LEN];
     memset(out, 0, sizeof *out);
@@ -148,7 +214,13 @@ int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *l
         return fail(oe, cr, "client authentication is required");
     if (!vk_client_id_syntax_ok(cr->client_id))
         return fail(oe, cr, "client authentication failed");
-    if (vk_auth_limiter_wait(lim, cr->client_id, now) > 0)
+    /* Failures count per client id AND source address: client ids are public, so a count per id
+     * alone would let anyone lock a client out of the token endpoint. */
+    char keybuf[VK_MAX_ID_LEN + 80];
+    int kn = snprintf(keybuf, sizeof keybuf, "%.*s|%s", (int)cr->client_id.len, cr->client_id.p,
+                      peer != NULL ? peer : "");
+    vk_str key = {keybuf, kn > 0 && (size_t)kn < sizeof keybuf ? (size_t)kn : 0};
+    if (vk_auth_limiter_wait(lim, key, now) > 0)
         return fail(oe, cr, "too many failed attempts; try again later");
     int rc = vk_client_cache_get(cc, a, cr->client_id, now, false, out);
     if (rc == VK_OK && creds_match(cr, out, allow_public))
@@ -165,7 +237,9 @@ int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *l
         vk_sha256(cr->secret.p, cr->secret.len, d);
         (void)vk_ct_eq_digest(d, dummy);
     }
-    vk_auth_limiter_fail(lim, cr->client_id, now);
+    /* A public client has no secret to guess: a malformed attempt is refused, not counted. */
+    if (rc == VK_ENOTFOUND || out->has_secret)
+        vk_auth_limiter_fail(lim, key, now);
     memset(out, 0, sizeof *out);
     return fail(oe, cr, "client authentication failed");
 }

@@ -23,6 +23,9 @@ bool vk_str_starts_with_lit(vk_str a, const char *lit);
 /* True when every byte is printable ASCII (0x21..0x7e), or also space when allow_space. */
 bool vk_str_is_visible_ascii(vk_str s, bool allow_space);
 
+/* True when s is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+bool vk_str_is_utf8(vk_str s);
+
 /* Copies src into dst of size dstsz with a NUL. Returns VK_OK, or VK_ETOOBIG when it would not
  * fit (dst then holds the empty string): never a silent truncation. */
 int vk_strscpy(char *dst, size_t dstsz, vk_str src);

@@ -21,7 +21,7 @@ static const char usage[] =
     "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
     "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n"
     "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
-    "                      [--session-ttl SECONDS]\n";
+    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS]\n";
 
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
@@ -31,6 +31,7 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
     } flags[] = {{"--listen", "listen"},
                  {"--issuer", "issuer"},
                  {"--audience", "audience"},
+                 {"--trusted-proxy", "trusted_proxy"},
                  {"--access-token-ttl", "access_token_ttl"},
                  {"--threads", "threads"},
                  {"--refresh-grace-seconds", "refresh_grace_seconds"},
@@ -98,12 +99,16 @@ int vk_cmd_serve(int argc, char **argv)
         vk_cli_fail(1, "%s", err.msg);
         goto out;
     }
-    /* client secrets: 20 free failures, then 60 s doubling to 15 min (OAuth 2.1 §2.4.1);
-     * user logins: 3 free failures, then 1 s doubling to a 15-minute lockout. */
+    /* client secrets, per client and address: 20 free failures, then 60 s doubling to 15 min
+     * (OAuth 2.1 §2.4.1); user logins per account: 3 free failures, then 1 s doubling to a
+     * 15-minute lockout; per address: 10 free, doubling to one minute only, because behind a
+     * proxy without --trusted-proxy every user shares one address. */
     static const struct vk_limit_policy client_policy = {20, 60, 900, 900};
     static const struct vk_limit_policy login_policy = {3, 1, 900, 3600};
+    static const struct vk_limit_policy addr_policy = {10, 1, 60, 3600};
     if (vk_auth_limiter_new(&client_policy, &app.limiter) != VK_OK ||
         vk_auth_limiter_new(&login_policy, &app.login_limiter) != VK_OK ||
+        vk_auth_limiter_new(&addr_policy, &app.addr_limiter) != VK_OK ||
         vk_client_cache_new(st, &app.clients) != VK_OK)
         goto out;
     if (vk_http_listen(cfg.listen, &fd, bound, sizeof bound, &err) != VK_OK) {
@@ -185,6 +190,7 @@ out:
         sem_destroy(&app.password_slots);
     vk_auth_limiter_free(app.limiter);
     vk_auth_limiter_free(app.login_limiter);
+    vk_auth_limiter_free(app.addr_limiter);
     vk_client_cache_free(app.clients);
     vk_keyring_free(app.keys);
     vk_store_close(st);

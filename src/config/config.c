@@ -29,6 +29,7 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_LISTEN", "listen"},
                 {"VALETKEY_ISSUER", "issuer"},
                 {"VALETKEY_AUDIENCE", "audience"},
+                {"VALETKEY_TRUSTED_PROXY", "trusted_proxy"},
                 {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
                 {"VALETKEY_THREADS", "threads"},
                 {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"}};
@@ -69,6 +70,8 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         c->issuer_explicit = value[0] != '\0';
         return set_str(c->issuer, sizeof c->issuer, value, key, err);
     }
+    if (strcmp(key, "trusted_proxy") == 0)
+        return set_str(c->trusted_proxy, sizeof c->trusted_proxy, value, key, err);
     if (strcmp(key, "audience") == 0)
         return set_str(c->audience, sizeof c->audience, value, key, err);
     if (strcmp(key, "access_token_ttl") == 0)

@@ -13,7 +13,8 @@ struct vk_config {
     char data[1024];          /* data directory (SQLite) or a postgres:// DSN */
     char listen[256];         /* HOST:PORT */
     char issuer[512];         /* empty: derived from the bound address at start */
-    char audience[512];       /* default `aud` when neither the request nor the client names one */
+    char audience[512];
+    char trusted_proxy[64];   /* peer address whose X-Forwarded-For is believed (empty: none) */       /* default `aud` when neither the request nor the client names one */
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
     int64_t code_ttl;         /* authorization codes: 60 s */

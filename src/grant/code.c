@@ -6,25 +6,26 @@ int vk_code_decide(const struct vk_code *c, vk_str client_id, vk_str redirect_ur
                    vk_str verifier, int64_t now, bool *reused, struct vk_oauth_err *oe)
 {
     *reused = false;
+    /* One description for every invalid_grant: a specific one would tell whoever holds a code
+     * whether it is a live code of another client (an oracle). */
     /* RFC 9700 §4.2.4 / checklist #18: single use; a second redemption revokes. */
     if (c->used_at != 0) {
         *reused = true;
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code was already used");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     }
     if (now >= c->expires_at)
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code has expired");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     /* checklist #19: bound to the client */
     if (!vk_str_eq_lit(client_id, c->client_id))
-        return vk_oauth_fail(oe, 400, "invalid_grant",
-                             "the authorization code was issued to another client");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     /* checklist #20: redirect_uri, when sent, must be the one of the authorization request */
     if (redirect_uri.len > 0 && !vk_str_eq_lit(redirect_uri, c->redirect_uri))
-        return vk_oauth_fail(oe, 400, "invalid_grant", "redirect_uri does not match");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     /* checklist #13: the code challenge is enforced (every code has one: PKCE is required) */
     if (verifier.len == 0)
         return vk_oauth_fail(oe, 400, "invalid_request", "code_verifier is required");
     if (!vk_pkce_s256_ok(verifier, vk_str_c(c->code_challenge)))
-        return vk_oauth_fail(oe, 400, "invalid_grant", "code_verifier does not match");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     return VK_OK;
 }
 
@@ -34,12 +35,11 @@ int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_
     *verdict = 0;
     /* checklist #36: the binding between refresh token and client */
     if (!vk_str_eq_lit(client_id, g->client_id))
-        return vk_oauth_fail(oe, 400, "invalid_grant",
-                             "the refresh token was issued to another client");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (g->revoked_at != 0)
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the grant has been revoked");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (now >= g->expires_at || now >= rt->expires_at)
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token has expired");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (rt->used_at != 0) {
         if (rt->grace_len > 0 && now < rt->grace_until) {
             *verdict = VK_REFRESH_GRACE;
@@ -47,7 +47,7 @@ int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_
         }
         /* checklist #35: reuse of a rotated token revokes the family */
         *verdict = VK_REFRESH_REUSE;
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token was already used");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     }
     *verdict = VK_REFRESH_ROTATE;
     return VK_OK;

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "base/err.h"
+
 /* Splits "http://HOST[:PORT]REST" for loopback IP literals; false for anything else. */
 static bool loopback_parts(vk_str u, vk_str *host, bool *has_port, vk_str *rest)
 {
@@ -22,6 +24,9 @@ static bool loopback_parts(vk_str u, vk_str *host, bool *has_port, vk_str *rest)
                 k++;
             if (k == j + 1 || k - j - 1 > 5)
                 return false;
+            uint64_t port = 0;
+            if (vk_parse_u64((vk_str){after.p + j + 1, k - j - 1}, 1, 65535, &port) != VK_OK)
+                return false; /* a port is 1..65535 */
             *has_port = true;
             j = k;
         }

@@ -35,7 +35,8 @@ struct vk_app {
     struct vk_store *st;
     struct vk_keyring *keys;
     struct vk_auth_limiter *limiter;       /* client authentication failures */
-    struct vk_auth_limiter *login_limiter; /* user login failures, per account and address */
+    struct vk_auth_limiter *login_limiter; /* user login failures, per account */
+    struct vk_auth_limiter *addr_limiter;  /* user login failures, per source address */
     struct vk_client_cache *clients;
     struct vk_metrics metrics;
     const struct vk_router *router;
@@ -61,6 +62,9 @@ int vk_oauth_read_form(const struct vk_request *rq, const char *const *allowed_r
  * one method (Basic and client_secret, or mismatching client_id) is invalid_request. */
 int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *ps,
                           struct vk_client_creds *cr, struct vk_oauth_err *oe);
+/* The client's address for rate limiting and logs: the socket peer, or, when the peer is the
+ * configured trusted proxy, the last address that proxy appended to X-Forwarded-For. */
+const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq);
 /* Reads credentials and authenticates the client in one step. */
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,

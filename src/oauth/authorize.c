@@ -209,8 +209,10 @@ static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
         *rc = VK_ENOMEM;
         return V_HTML;
     }
-    if (vk_params_get(ps, "nonce", &az->nonce) > 0 && az->nonce.len > 512)
-        return redir_fail(oe, "invalid_request", "nonce is too long");
+    /* The nonce is copied into the id_token: JSON needs valid UTF-8 (RFC 8259 §8.1). */
+    if (vk_params_get(ps, "nonce", &az->nonce) > 0 &&
+        (az->nonce.len > 512 || !vk_str_is_utf8(az->nonce)))
+        return redir_fail(oe, "invalid_request", "nonce is too long or not UTF-8");
     if (vk_params_get(ps, "prompt", &v) > 0 && vk_prompt_parse(v, &az->prompt, oe) != VK_OK)
         return V_REDIRECT;
     if (vk_params_get(ps, "max_age", &v) > 0) {
@@ -328,22 +330,45 @@ static int show_login(struct vk_app *app, const struct vk_request *rq, struct vk
     return rc;
 }
 
+/* The consent form's token also binds the login session and the time the form was issued
+ * (the hidden field consent_at): a token lifted from one session's form is useless in another,
+ * and /consent can tell whether a login happened in this flow (prompt=login, max_age). */
+static void consent_purpose(char *out, size_t n, const struct vk_session *se, int64_t issued)
+{
+    char sid[2 * VK_DIGEST_LEN + 1];
+    vk_hex(se->digest, VK_DIGEST_LEN, sid);
+    snprintf(out, n, "consent|%s|%lld", sid, (long long)issued);
+}
+
+#define CONSENT_FORM_TTL 600 /* seconds a consent form stays valid */
+
 static int show_consent(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
                         const struct vk_params *ps, const struct authz *az,
-                        const struct vk_user *user)
+                        const struct vk_session *se, const struct vk_user *user)
 {
     vk_str binding;
-    char csrf[44];
+    char csrf[44], purpose[128];
     struct vk_ui_field *hidden;
     size_t nh;
     int rc = csrf_binding(app, rq, rs, &binding);
     if (rc != VK_OK)
         return rc;
-    csrf_token(app, "consent", binding, csrf);
+    consent_purpose(purpose, sizeof purpose, se, rq->now);
+    csrf_token(app, purpose, binding, csrf);
     char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
     rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
     if (rc != VK_OK)
         return rc;
+    /* one more hidden field: when the form was issued (bound by the token above) */
+    struct vk_ui_field *more = vk_arena_alloc(rq->arena, (nh + 1) * sizeof *more);
+    char *at = vk_arena_printf(rq->arena, "%lld", (long long)rq->now);
+    if (more == NULL || at == NULL)
+        return VK_ENOMEM;
+    memcpy(more, hidden, nh * sizeof *more);
+    more[nh].name = "consent_at";
+    more[nh].value = at;
+    hidden = more;
+    nh++;
     const char *scopes[VK_MAX_SCOPES];
     size_t n = 0;
     vk_str rest = vk_str_c(az->scope), t;
@@ -406,7 +431,8 @@ static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_re
                    const struct vk_params *ps, const struct authz *az,
                    const struct vk_session *se, const struct vk_user *user, bool consented_now)
 {
-    if (!consented_now && !az->client.first_party) {
+    /* First-party clients skip the page, unless the client asked for it with prompt=consent. */
+    if (!consented_now && (!az->client.first_party || (az->prompt & VK_PROMPT_CONSENT))) {
         const char *remembered = NULL;
         int rc = app->st->ops->consent_get(app->st, rq->arena, user->id, az->client.id,
                                            &remembered);
@@ -420,7 +446,7 @@ static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_re
                 vk_oauth_fail(&oe, 400, "consent_required", "the user has not consented");
                 return redirect_error(app, rq, rs, az, &oe);
             }
-            return show_consent(app, rq, rs, ps, az, user);
+            return show_consent(app, rq, rs, ps, az, se, user);
         }
     }
     return issue_code(app, rq, rs, az, se, user);
@@ -506,7 +532,16 @@ static int start_session(struct vk_app *app, const struct vk_request *rq, struct
                          const struct vk_user *user, struct vk_session *se)
 {
     char value[80];
+    vk_str old;
     memset(se, 0, sizeof *se);
+    /* A new login replaces the browser's previous session (no fixation, no stale rows). */
+    if (vk_cookie_get(rq, app->session_cookie, &old) && old.len <= 128) {
+        uint8_t d[VK_DIGEST_LEN];
+        vk_sha256(old.p, old.len, d);
+        int rc = app->st->ops->session_delete(app->st, d);
+        if (rc != VK_OK)
+            return rc;
+    }
     int rc = vk_secret_new(VK_PREFIX_SESSION, value, sizeof value, se->digest);
     if (rc != VK_OK)
         return rc;
@@ -555,10 +590,10 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
      * or not the account exists. */
     char ukey[80], akey[80];
     int un = snprintf(ukey, sizeof ukey, "u:%.*s", (int)username.len, username.p);
-    int an = snprintf(akey, sizeof akey, "a:%s", rq->peer);
+    int an = snprintf(akey, sizeof akey, "a:%s", vk_oauth_peer(app, rq));
     vk_str uk = {ukey, (size_t)un}, ak = {akey, (size_t)an};
     int64_t wait = vk_auth_limiter_wait(app->login_limiter, uk, rq->now);
-    int64_t wait_a = vk_auth_limiter_wait(app->login_limiter, ak, rq->now);
+    int64_t wait_a = vk_auth_limiter_wait(app->addr_limiter, ak, rq->now);
     if (wait_a > wait)
         wait = wait_a;
     if (wait > 0) {
@@ -577,17 +612,17 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
      * login flood cannot take the memory or starve the token endpoint. */
     sem_wait(&app->password_slots);
     bool ok = false;
-    if (rc == VK_OK)
+    if (rc == VK_OK && pw.len <= VK_PASSWORD_MAX_LEN)
         ok = vk_password_verify(user.password_hash, pw);
-    else
+    else /* unknown user or over-long password: the same work, so the time tells nothing */
         vk_password_dummy_verify(pw);
     sem_post(&app->password_slots);
     if (!ok) {
         vk_auth_limiter_fail(app->login_limiter, uk, rq->now);
-        vk_auth_limiter_fail(app->login_limiter, ak, rq->now);
-        char esc[160];
-        vk_log_info("event=login.failed user=%s peer=%s",
-                    vk_log_escape(username, esc, sizeof esc), rq->peer);
+        vk_auth_limiter_fail(app->addr_limiter, ak, rq->now);
+        /* Never the typed username: people type passwords into that field. */
+        vk_log_info("event=login.failed user_id=%s peer=%s", rc == VK_OK ? user.id : "-",
+                    vk_oauth_peer(app, rq));
         return show_login(app, rq, rs, &ps, &az, 400, "Invalid username or password.", username);
     }
     vk_auth_limiter_reset(app->login_limiter, uk);
@@ -616,14 +651,25 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
     struct vk_oauth_err oe = {0};
     struct vk_user user;
     struct vk_session se;
-    vk_str decision;
+    vk_str decision, at_s;
+    uint64_t issued = 0;
     bool bad;
     int rc = read_params(rq, &ps, &bad);
     if (rc != VK_OK)
         return rc;
     if (bad)
         return vk_oauth_html_error(rq, rs, 400, "Consent failed", "The form is malformed.");
-    if (!csrf_ok(app, rq, &ps, "consent"))
+    rc = vk_oauth_session(app, rq, &se, &user);
+    if (rc != VK_OK && rc != VK_ENOTFOUND)
+        return rc;
+    /* The token binds the browser, the session and the issue time of the form. */
+    char purpose[128];
+    bool fresh = vk_params_get(&ps, "consent_at", &at_s) == 1 &&
+                 vk_parse_u64(at_s, 0, (uint64_t)rq->now + 60, &issued) == VK_OK &&
+                 rq->now - (int64_t)issued <= CONSENT_FORM_TTL;
+    if (rc == VK_OK)
+        consent_purpose(purpose, sizeof purpose, &se, (int64_t)issued);
+    if (rc != VK_OK || !fresh || !csrf_ok(app, rq, &ps, purpose))
         return vk_oauth_html_error(rq, rs, 403, "Consent failed",
                                    "The consent form has expired or did not come from this "
                                    "site. Go back to the application and start again.");
@@ -633,12 +679,12 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
     if (v != V_OK)
         return handle_invalid(app, rq, rs, v, &az, &oe);
     rs->log_client = az.client.id;
-    rc = vk_oauth_session(app, rq, &se, &user);
-    if (rc == VK_ENOTFOUND)
-        return show_login(app, rq, rs, &ps, &az, 200, "Your session has ended. Sign in again.",
-                          VK_STR_NULL);
-    if (rc != VK_OK)
-        return rc;
+    /* OIDC Core §3.1.2.1: prompt=login and max_age hold here too. A login in this flow renders
+     * the form in the same request, so its auth_time equals the form's issue time. */
+    bool relogin = ((az.prompt & VK_PROMPT_LOGIN) && se.auth_time < (int64_t)issued) ||
+                   (az.max_age >= 0 && (int64_t)issued - se.auth_time > az.max_age);
+    if (relogin)
+        return show_login(app, rq, rs, &ps, &az, 200, NULL, VK_STR_NULL);
     vk_params_get(&ps, "decision", &decision);
     if (!vk_str_eq_lit(decision, "approve")) {
         vk_oauth_fail(&oe, 400, "access_denied", "the user denied the request");

@@ -80,6 +80,37 @@ int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *p
     return VK_OK;
 }
 
+const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq)
+{
+    vk_str xff;
+    if (app->cfg->trusted_proxy[0] == '\0' || strcmp(rq->peer, app->cfg->trusted_proxy) != 0 ||
+        vk_request_header_count(rq, "x-forwarded-for") != 1 ||
+        !vk_request_header(rq, "x-forwarded-for", &xff))
+        return rq->peer;
+    /* The rightmost entry is the one our proxy added; anything left of it came from the client. */
+    const char *comma = NULL;
+    for (size_t i = 0; i < xff.len; i++)
+        if (xff.p[i] == ',')
+            comma = xff.p + i;
+    vk_str last = comma != NULL ? (vk_str){comma + 1, xff.len - (size_t)(comma + 1 - xff.p)} : xff;
+    while (last.len > 0 && (last.p[0] == ' ' || last.p[0] == '\t')) {
+        last.p++;
+        last.len--;
+    }
+    while (last.len > 0 && (last.p[last.len - 1] == ' ' || last.p[last.len - 1] == '\t'))
+        last.len--;
+    if (last.len == 0 || last.len > 45)
+        return rq->peer;
+    for (size_t i = 0; i < last.len; i++) {
+        char c = last.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '.' || c == ':'))
+            return rq->peer; /* not an address: ignore the header */
+    }
+    char *a = vk_arena_strdup(rq->arena, last);
+    return a != NULL ? a : rq->peer;
+}
+
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,
                           struct vk_oauth_err *oe)
@@ -88,8 +119,8 @@ int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
     int rc = vk_oauth_client_creds(rq, ps, &cr, oe);
     if (rc != VK_OK)
         return rc;
-    return vk_client_authenticate(app->clients, app->limiter, rq->arena, &cr, allow_public, rq->now,
-                                  client, oe);
+    return vk_client_authenticate(app->clients, app->limiter, rq->arena, &cr, allow_public,
+                                  vk_oauth_peer(app, rq), rq->now, client, oe);
 }
 
 int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,

@@ -43,12 +43,21 @@ static int introspect_refresh(struct vk_app *app, const struct vk_request *rq,
     int rc = app->st->ops->refresh_get(app->st, rq->arena, digest, &rt);
     if (rc == VK_OK)
         rc = app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g);
-    if (rc == VK_ENOTFOUND || (rc == VK_OK && (rt.used_at != 0 || g.revoked_at != 0 ||
-                                               rq->now >= rt.expires_at ||
-                                               rq->now >= g.expires_at)))
+    struct vk_client owner;
+    if (rc == VK_OK && rt.used_at == 0 && g.revoked_at == 0 && rq->now < rt.expires_at &&
+        rq->now < g.expires_at) {
+        /* a removed client's refresh tokens are dead too */
+        rc = vk_client_cache_get(app->clients, rq->arena, vk_str_c(g.client_id), rq->now, false,
+                                 &owner);
+        if (rc == VK_OK)
+            goto active;
+    } else if (rc == VK_OK) {
+        rc = VK_ENOTFOUND;
+    }
+    if (rc == VK_ENOTFOUND)
         return vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
-    if (rc != VK_OK)
-        return rc;
+    return rc;
+active:;
     json_t *resp = json_object();
     if (resp == NULL)
         return VK_ENOMEM;

@@ -168,6 +168,25 @@ static bool has_scope(const char *scope, const char *tok)
     return vk_scope_list_contains(vk_str_c(scope), vk_str_c(tok));
 }
 
+/* With openid the token must also be good at this server's /userinfo, which accepts only tokens
+ * whose aud names the issuer (checklist #56): add it when the requested resources did not. */
+static int add_issuer_audience(struct vk_app *app, struct vk_arena *a, const char *scope,
+                               const char ***aud, size_t *n)
+{
+    if (!has_scope(scope, "openid"))
+        return VK_OK;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*aud)[i], app->issuer) == 0)
+            return VK_OK;
+    const char **v = vk_arena_alloc(a, (*n + 1) * sizeof *v);
+    if (v == NULL)
+        return VK_ENOMEM;
+    memcpy(v, *aud, *n * sizeof *v);
+    v[(*n)++] = app->issuer;
+    *aud = v;
+    return VK_OK;
+}
+
 static int mint_id_token(struct vk_app *app, const struct vk_request *rq,
                          const struct vk_client *c, const char *sub, const char *nonce,
                          int64_t auth_time, const char *access, const char **out)
@@ -227,7 +246,7 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     vk_secret_digest((struct vk_secret){code.p, code.len}, digest);
     int rc = app->st->ops->code_consume(app->st, rq->arena, digest, rq->now, &cd);
     if (rc == VK_ENOTFOUND)
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is not valid");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     if (rc != VK_OK)
         return rc;
     rc = vk_code_decide(&cd, vk_str_c(c->id), redirect, verifier, rq->now, &reused, oe);
@@ -247,6 +266,8 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     char jti[VK_JTI_LEN + 1], refresh[80];
     int64_t exp;
     rc = decide_audience(app, rq, ps, c, cd.resources, &aud, &n_aud, oe);
+    if (rc == VK_OK)
+        rc = add_issuer_audience(app, rq->arena, cd.scope, &aud, &n_aud);
     if (rc == VK_OK)
         rc = mint_access(app, rq, c, cd.user_id, cd.scope, aud, n_aud, jti, &exp, &access);
     if (rc == VK_OK && has_scope(cd.scope, "openid"))
@@ -273,7 +294,7 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     }
     rc = app->st->ops->grant_start(app->st, digest, &g, with_refresh ? &rt : NULL, jti, exp);
     if (rc == VK_EEXIST) /* the code was replayed meanwhile and its grant revoked */
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code was already used");
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     if (rc != VK_OK)
         return rc;
     char *body = token_body(rq->arena, access, exp - rq->now, cd.scope,
@@ -308,11 +329,11 @@ again:
     {
         int rc = app->st->ops->refresh_get(app->st, rq->arena, digest, &old);
         if (rc == VK_ENOTFOUND)
-            return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is not valid");
+            return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc == VK_OK)
             rc = app->st->ops->grant_get(app->st, rq->arena, old.grant_id, &g);
         if (rc == VK_ENOTFOUND)
-            return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is not valid");
+            return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc != VK_OK)
             return rc;
         rc = vk_refresh_decide(&old, &g, vk_str_c(c->id), rq->now, &verdict, oe);
@@ -333,7 +354,7 @@ again:
                 return VK_ENOMEM;
             if (vk_open(pt, GRACE_LABEL, old.grace_blob, old.grace_len, plain, old.grace_len,
                         &n) != VK_OK)
-                return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is not valid");
+                return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
             plain[n] = '\0';
             return vk_response_json(rs, rq->arena, 200, (const char *)plain, n);
         }
@@ -348,6 +369,8 @@ again:
     int rc = vk_scope_decide(rq->arena, ns > 0, scope, vk_str_c(g.scope), &granted, oe);
     if (rc == VK_OK)
         rc = decide_audience(app, rq, ps, c, g.resources, &aud, &n_aud, oe);
+    if (rc == VK_OK)
+        rc = add_issuer_audience(app, rq->arena, granted, &aud, &n_aud);
     if (rc == VK_OK)
         rc = mint_access(app, rq, c, g.user_id, granted, aud, n_aud, jti, &exp, &access);
     struct vk_refresh next;

@@ -46,7 +46,7 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
     int rc;
     if (vk_request_header(rq, "authorization", &authz)) {
         if (vk_http_bearer_parse(authz, &token) != VK_OK)
-            return bearer_error(rq, rs, 401, "invalid_request",
+            return bearer_error(rq, rs, 400, "invalid_request",
                                 "use the Bearer scheme in the Authorization header");
     } else if (rq->method == VK_METHOD_POST) {
         struct vk_params ps;
@@ -60,10 +60,9 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
     }
     if (token.len == 0) {
         /* RFC 6750 §3.1: no error code when the request had no credentials at all. */
-        rc = vk_response_oauth_error(rs, rq->arena, 401, "invalid_token",
-                                     "an access token is required");
+        rc = vk_response_header(rs, rq->arena, "WWW-Authenticate", "Bearer realm=\"valetkey\"");
         if (rc == VK_OK)
-            rc = vk_response_header(rs, rq->arena, "WWW-Authenticate", "Bearer realm=\"valetkey\"");
+            rc = vk_response_json(rs, rq->arena, 401, "", 0);
         return rc;
     }
     if (vk_oauth_verify_access(app, rq, token, &jws) != VK_OK)
@@ -79,6 +78,17 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
         goto out;
     if (revoked || !json_is_string(sub)) {
         rc = bearer_error(rq, rs, 401, "invalid_token", "the access token is not valid");
+        goto out;
+    }
+    /* checklist #56: only tokens meant for this server (aud names the issuer). */
+    json_t *aud = json_object_get(jws.payload, "aud");
+    bool for_us = json_is_string(aud) && strcmp(json_string_value(aud), app->issuer) == 0;
+    for (size_t i = 0; json_is_array(aud) && !for_us && i < json_array_size(aud); i++) {
+        json_t *a = json_array_get(aud, i);
+        for_us = json_is_string(a) && strcmp(json_string_value(a), app->issuer) == 0;
+    }
+    if (!for_us) {
+        rc = bearer_error(rq, rs, 401, "invalid_token", "the access token is not for this server");
         goto out;
     }
     const char *sc = json_is_string(scope) ? json_string_value(scope) : "";

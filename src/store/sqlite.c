@@ -48,6 +48,7 @@ enum stmt_id {
     S_USER_GRANTS,
     S_USER_UPGRADE_HASH,
     S_USER_SESSIONS_DELETE,
+    S_USER_CODES_SPEND,
     S_SESSION_PUT,
     S_SESSION_GET,
     S_SESSION_DELETE,
@@ -121,6 +122,7 @@ static const char *const stmt_sql[S_COUNT] = {
                             "password_hash = ?",
     [S_USER_GRANTS] = "SELECT id FROM grants WHERE user_id = ? AND revoked_at = 0",
     [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE user_id = ?",
+    [S_USER_CODES_SPEND] = "UPDATE codes SET used_at = ? WHERE user_id = ? AND used_at = 0",
     [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at) "
                       "VALUES (?,?,?,?)",
     [S_SESSION_GET] = "SELECT user_id, auth_time, expires_at FROM sessions WHERE digest = ? "
@@ -1185,6 +1187,16 @@ static int user_revoke_all_tx(struct conn *c, const char *user_id, int64_t now)
         if (st == NULL)
             return VK_ESTORE;
         bind_text(st, 1, user_id);
+        rc = step_done(st);
+    }
+    /* Codes not yet redeemed are spent too: redeeming one later counts as a replay and revokes
+     * whatever it would have started. */
+    if (rc == VK_OK) {
+        st = stmt(c, S_USER_CODES_SPEND);
+        if (st == NULL)
+            return VK_ESTORE;
+        sqlite3_bind_int64(st, 1, now);
+        bind_text(st, 2, user_id);
         rc = step_done(st);
     }
     return rc;

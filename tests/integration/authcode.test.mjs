@@ -311,3 +311,110 @@ test('CORS: browser apps may call /token and /userinfo; /authorize is never cros
   const azPre = await fetch(`${server.url}/authorize`, { method: 'OPTIONS' });
   assert.equal(azPre.headers.get('access-control-allow-origin'), null);
 });
+
+test('a password change spends the codes the user had not redeemed yet', async () => {
+  const u = runCli(dataDir, ['user', 'add'], ['--username', 'carol'], { input: 'carol-password-1\n' });
+  assert.equal(u.status, 0, u.stderr);
+  recordSecret('carol-password-1');
+  const res = await fetch(authorizeUrl(conf), { redirect: 'manual' });
+  const jar = cookiesOf(res);
+  const fields = hiddenFields(await res.text());
+  const p = pkce();
+  fields.code_challenge = p.challenge;
+  const post = await fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...fields, username: 'carol', password: 'carol-password-1' }),
+  });
+  assert.equal(post.status, 303);
+  const code = new URL(post.headers.get('location')).searchParams.get('code');
+  recordSecret(code);
+  const pw = runCli(dataDir, ['user', 'passwd', 'carol'], [], { input: 'carol-password-2\n' });
+  assert.equal(pw.status, 0, pw.stderr);
+  recordSecret('carol-password-2');
+  const t = await exchange(conf, code, p.verifier);
+  assert.equal(t.res.status, 400);
+  assert.equal(t.json.error, 'invalid_grant');
+});
+
+test('nobody can lock a public client out by sending it bogus secrets', async () => {
+  for (let i = 0; i < 25; i++) {
+    const r = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': FORM },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: 'x', client_id: pub.client_id, client_secret: 'bogus' }) });
+    assert.equal(r.status, 401);
+  }
+  const { code, verifier } = await loginForCode(pub);
+  const ok = await exchange(pub, code, verifier);
+  assert.equal(ok.res.status, 200, JSON.stringify(ok.json));
+});
+
+test('/userinfo takes only tokens meant for this server; an openid token always is', async () => {
+  const { code, verifier } = await loginForCode(conf, { scope: 'openid email', resource: 'https://api.example.com' });
+  const t = (await exchange(conf, code, verifier)).json;
+  const [, payload] = t.access_token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  assert.ok(Array.isArray(claims.aud) && claims.aud.includes('https://api.example.com') && claims.aud.includes(server.issuer),
+    JSON.stringify(claims.aud));
+  const ui = await fetch(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${t.access_token}` } });
+  assert.equal(ui.status, 200);
+  const cc = cliJson(dataDir, ['client', 'add'], ['--name', 'svc', '--scope', 'openid', '--resource', 'https://api.example.com']);
+  recordSecret(cc.client_secret);
+  const tok = await fetch(`${server.url}/token`, { method: 'POST',
+    headers: { 'content-type': FORM, authorization: basicAuth(cc.client_id, cc.client_secret) },
+    body: 'grant_type=client_credentials' });
+  const at = (await tok.json()).access_token;
+  recordSecret(at);
+  const bad = await fetch(`${server.url}/userinfo`, { headers: { authorization: `Bearer ${at}` } });
+  assert.equal(bad.status, 401);
+  assert.match(bad.headers.get('www-authenticate'), /invalid_token/);
+  const none = await fetch(`${server.url}/userinfo`);
+  assert.equal(none.status, 401);
+  assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="valetkey"');
+});
+
+test('a nonce that is not UTF-8 is refused (it would go into the id_token)', async () => {
+  const url = authorizeUrl(conf) + '&nonce=%C3%28';
+  const res = await fetch(url, { redirect: 'manual' });
+  assert.equal(res.status, 303);
+  assert.equal(new URL(res.headers.get('location')).searchParams.get('error'), 'invalid_request');
+});
+
+test('the consent form cannot skip a re-authentication the request asks for', async () => {
+  const third = addClient(['--name', 'Third party', '--redirect-uri', REDIRECT, '--scope', 'openid profile']);
+  // sign in: the consent page comes next (not first-party)
+  const first = await fetch(authorizeUrl(third), { redirect: 'manual' });
+  const jar = cookiesOf(first);
+  const loginFields = hiddenFields(await first.text());
+  const login = await fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...loginFields, username: 'alice', password: PASSWORD }),
+  });
+  assert.equal(login.status, 200, 'the consent page');
+  for (const c of login.headers.getSetCookie()) recordSecret(c.split(';')[0].split('=')[1]);
+  cookiesOf(login, jar);
+  assert.ok(hiddenFields(await login.text()).consent_at, 'the form carries its issue time');
+  await new Promise((r) => setTimeout(r, 1100));
+  // later, with the same session, a consent form for another request...
+  const again = await fetch(authorizeUrl(third, { prompt: 'consent' }), { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
+  assert.equal(again.status, 200);
+  const consentFields = hiddenFields(await again.text());
+  // ...edited to demand a fresh login: must show the login page, not give a code
+  const edited = await fetch(`${server.url}/consent`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...consentFields, prompt: 'login', max_age: '0', decision: 'approve' }),
+  });
+  assert.notEqual(edited.status, 303, 'no code without the re-authentication');
+  assert.match(await edited.text(), /type="password"/);
+  // a consent token from this session is useless without its session cookie
+  const noSession = await fetch(`${server.url}/consent`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: `vk_csrf=${jar.vk_csrf}` },
+    body: new URLSearchParams({ ...consentFields, decision: 'approve' }),
+  });
+  assert.equal(noSession.status, 403);
+  // untouched, it works
+  const ok = await fetch(`${server.url}/consent`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...consentFields, decision: 'approve' }),
+  });
+  assert.equal(ok.status, 303);
+  recordSecret(new URL(ok.headers.get('location')).searchParams.get('code'));
+});
