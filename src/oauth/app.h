@@ -89,9 +89,21 @@ int vk_oauth_session(struct vk_app *app, const struct vk_request *rq, struct vk_
  * when not NULL, is allowed as a form-action target (where the form's redirect goes). */
 int vk_oauth_html(const struct vk_request *rq, struct vk_response *rs, int status,
                   const struct vk_buf *page, const char *form_origin);
+/* scheme://authority of a URI (arena string), for a form-action allowance; NULL if none. */
+char *vk_oauth_origin_of(struct vk_arena *a, vk_str uri);
 /* An HTML error page (never a redirect). */
 int vk_oauth_html_error(const struct vk_request *rq, struct vk_response *rs, int status,
                         const char *title, const char *message);
+
+/* CSRF tokens for the browser forms: base64url(HMAC(csrf_key, purpose "|" binding)), where the
+ * binding is a random browser cookie (created by vk_oauth_csrf_binding when absent). The purpose
+ * names the form and may bind more (the session, an issue time). */
+void vk_oauth_csrf_token(const struct vk_app *app, const char *purpose, vk_str binding,
+                         char out[44]);
+bool vk_oauth_csrf_ok(const struct vk_app *app, const struct vk_request *rq,
+                      const struct vk_params *ps, const char *purpose);
+int vk_oauth_csrf_binding(struct vk_app *app, const struct vk_request *rq,
+                          struct vk_response *rs, vk_str *binding);
 
 /* Handlers. */
 int vk_ep_authorize(void *app, const struct vk_request *rq, struct vk_response *rs);

@@ -44,21 +44,6 @@ enum verdict { V_OK, V_HTML, V_REDIRECT };
 
 /* --- responses ------------------------------------------------------------------------------ */
 
-static char *origin_of(struct vk_arena *a, vk_str uri)
-{
-    /* scheme://authority of a URI, for the CSP form-action allowance */
-    const char *p = memchr(uri.p, ':', uri.len);
-    if (p == NULL)
-        return NULL;
-    size_t i = (size_t)(p - uri.p) + 1;
-    if (i + 1 < uri.len && uri.p[i] == '/' && uri.p[i + 1] == '/') {
-        i += 2;
-        while (i < uri.len && uri.p[i] != '/' && uri.p[i] != '?' && uri.p[i] != '#')
-            i++;
-    }
-    return vk_arena_strdup(a, (vk_str){uri.p, i});
-}
-
 /* 303 to redirect_uri with the given parameters appended (RFC 6749 §4.1.2; 303, not 307, so
  * the browser does not re-post the credentials: RFC 9700 §4.12, checklist #7). */
 static int redirect_with(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
@@ -224,55 +209,7 @@ static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
     return V_OK;
 }
 
-/* --- CSRF ----------------------------------------------------------------------------------- */
-
-/* token = base64url(HMAC(csrf_key, purpose "|" binding)), where binding is the value of a random
- * browser cookie: a form posted from elsewhere has neither the cookie's value nor the key. */
-static void csrf_token(const struct vk_app *app, const char *purpose, vk_str binding,
-                       char out[44])
-{
-    uint8_t mac[VK_DIGEST_LEN];
-    char msg[256];
-    size_t n = strlen(purpose);
-    if (n + 1 + binding.len > sizeof msg)
-        binding.len = sizeof msg - n - 1;
-    memcpy(msg, purpose, n);
-    msg[n] = '|';
-    memcpy(msg + n + 1, binding.p, binding.len);
-    vk_hmac_sha256(app->csrf_key, sizeof app->csrf_key, msg, n + 1 + binding.len, mac);
-    vk_b64url_encode(mac, sizeof mac, out);
-}
-
-static bool csrf_ok(const struct vk_app *app, const struct vk_request *rq,
-                    const struct vk_params *ps, const char *purpose)
-{
-    vk_str binding, presented;
-    char want[44];
-    if (!vk_cookie_get(rq, app->csrf_cookie, &binding) || binding.len > 128)
-        return false;
-    if (vk_params_get(ps, "csrf", &presented) != 1)
-        return false;
-    csrf_token(app, purpose, binding, want);
-    return vk_ct_eq_secret((struct vk_secret){presented.p, presented.len},
-                           (struct vk_secret){want, strlen(want)});
-}
-
-/* The browser binding cookie: reused if present, else created (and set on the response). */
-static int csrf_binding(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
-                        vk_str *binding)
-{
-    if (vk_cookie_get(rq, app->csrf_cookie, binding) && binding->len <= 128)
-        return VK_OK;
-    char v[64];
-    int rc = vk_rand_token(NULL, 32, v, sizeof v);
-    if (rc != VK_OK)
-        return rc;
-    char *copy = vk_arena_strdup(rq->arena, vk_str_c(v));
-    if (copy == NULL)
-        return VK_ENOMEM;
-    *binding = vk_str_c(copy);
-    return vk_cookie_set(rs, rq->arena, app->csrf_cookie, copy, -1, app->cookie_secure);
-}
+/* --- CSRF: see html.c (vk_oauth_csrf_*) --- */
 
 /* --- pages ---------------------------------------------------------------------------------- */
 
@@ -312,10 +249,10 @@ static int show_login(struct vk_app *app, const struct vk_request *rq, struct vk
     char csrf[44];
     struct vk_ui_field *hidden;
     size_t nh;
-    int rc = csrf_binding(app, rq, rs, &binding);
+    int rc = vk_oauth_csrf_binding(app, rq, rs, &binding);
     if (rc != VK_OK)
         return rc;
-    csrf_token(app, "login", binding, csrf);
+    vk_oauth_csrf_token(app, "login", binding, csrf);
     char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
     rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
     if (rc != VK_OK)
@@ -325,7 +262,7 @@ static int show_login(struct vk_app *app, const struct vk_request *rq, struct vk
     vk_buf_init(&b, 256 * 1024);
     rc = vk_ui_login(&b, "/login", az->client.name, uname, error, hidden, nh);
     if (rc == VK_OK)
-        rc = vk_oauth_html(rq, rs, status, &b, origin_of(rq->arena, az->redirect_uri));
+        rc = vk_oauth_html(rq, rs, status, &b, vk_oauth_origin_of(rq->arena, az->redirect_uri));
     vk_buf_clear(&b);
     return rc;
 }
@@ -350,11 +287,11 @@ static int show_consent(struct vk_app *app, const struct vk_request *rq, struct 
     char csrf[44], purpose[128];
     struct vk_ui_field *hidden;
     size_t nh;
-    int rc = csrf_binding(app, rq, rs, &binding);
+    int rc = vk_oauth_csrf_binding(app, rq, rs, &binding);
     if (rc != VK_OK)
         return rc;
     consent_purpose(purpose, sizeof purpose, se, rq->now);
-    csrf_token(app, purpose, binding, csrf);
+    vk_oauth_csrf_token(app, purpose, binding, csrf);
     char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
     rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
     if (rc != VK_OK)
@@ -382,7 +319,7 @@ static int show_consent(struct vk_app *app, const struct vk_request *rq, struct 
     vk_buf_init(&b, 256 * 1024);
     rc = vk_ui_consent(&b, "/consent", az->client.name, user->username, scopes, n, hidden, nh);
     if (rc == VK_OK)
-        rc = vk_oauth_html(rq, rs, 200, &b, origin_of(rq->arena, az->redirect_uri));
+        rc = vk_oauth_html(rq, rs, 200, &b, vk_oauth_origin_of(rq->arena, az->redirect_uri));
     vk_buf_clear(&b);
     return rc;
 }
@@ -570,7 +507,7 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
         return rc;
     if (bad)
         return vk_oauth_html_error(rq, rs, 400, "Sign-in failed", "The form is malformed.");
-    if (!csrf_ok(app, rq, &ps, "login"))
+    if (!vk_oauth_csrf_ok(app, rq, &ps, "login"))
         return vk_oauth_html_error(rq, rs, 403, "Sign-in failed",
                                    "The sign-in form has expired or did not come from this "
                                    "site. Go back to the application and start again.");
@@ -669,7 +606,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
                  rq->now - (int64_t)issued <= CONSENT_FORM_TTL;
     if (rc == VK_OK)
         consent_purpose(purpose, sizeof purpose, &se, (int64_t)issued);
-    if (rc != VK_OK || !fresh || !csrf_ok(app, rq, &ps, purpose))
+    if (rc != VK_OK || !fresh || !vk_oauth_csrf_ok(app, rq, &ps, purpose))
         return vk_oauth_html_error(rq, rs, 403, "Consent failed",
                                    "The consent form has expired or did not come from this "
                                    "site. Go back to the application and start again.");

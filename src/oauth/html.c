@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "base/b64url.h"
 #include "http/cookie.h"
 #include "ui/ui.h"
 
@@ -62,3 +63,69 @@ int vk_oauth_session(struct vk_app *app, const struct vk_request *rq, struct vk_
         memset(se, 0, sizeof *se);
     return rc;
 }
+
+/* --- CSRF ----------------------------------------------------------------------------------- */
+
+/* token = base64url(HMAC(csrf_key, purpose "|" binding)), where binding is the value of a random
+ * browser cookie: a form posted from elsewhere has neither the cookie's value nor the key. */
+void vk_oauth_csrf_token(const struct vk_app *app, const char *purpose, vk_str binding,
+                         char out[44])
+{
+    uint8_t mac[VK_DIGEST_LEN];
+    char msg[256];
+    size_t n = strlen(purpose);
+    if (n + 1 + binding.len > sizeof msg)
+        binding.len = sizeof msg - n - 1;
+    memcpy(msg, purpose, n);
+    msg[n] = '|';
+    memcpy(msg + n + 1, binding.p, binding.len);
+    vk_hmac_sha256(app->csrf_key, sizeof app->csrf_key, msg, n + 1 + binding.len, mac);
+    vk_b64url_encode(mac, sizeof mac, out);
+}
+
+bool vk_oauth_csrf_ok(const struct vk_app *app, const struct vk_request *rq,
+                      const struct vk_params *ps, const char *purpose)
+{
+    vk_str binding, presented;
+    char want[44];
+    if (!vk_cookie_get(rq, app->csrf_cookie, &binding) || binding.len > 128)
+        return false;
+    if (vk_params_get(ps, "csrf", &presented) != 1)
+        return false;
+    vk_oauth_csrf_token(app, purpose, binding, want);
+    return vk_ct_eq_secret((struct vk_secret){presented.p, presented.len},
+                           (struct vk_secret){want, strlen(want)});
+}
+
+/* The browser binding cookie: reused if present, else created (and set on the response). */
+int vk_oauth_csrf_binding(struct vk_app *app, const struct vk_request *rq,
+                          struct vk_response *rs, vk_str *binding)
+{
+    if (vk_cookie_get(rq, app->csrf_cookie, binding) && binding->len <= 128)
+        return VK_OK;
+    char v[64];
+    int rc = vk_rand_token(NULL, 32, v, sizeof v);
+    if (rc != VK_OK)
+        return rc;
+    char *copy = vk_arena_strdup(rq->arena, vk_str_c(v));
+    if (copy == NULL)
+        return VK_ENOMEM;
+    *binding = vk_str_c(copy);
+    return vk_cookie_set(rs, rq->arena, app->csrf_cookie, copy, -1, app->cookie_secure);
+}
+
+/* scheme://authority of a URI, for the CSP form-action allowance. */
+char *vk_oauth_origin_of(struct vk_arena *a, vk_str uri)
+{
+    const char *p = memchr(uri.p, ':', uri.len);
+    if (p == NULL)
+        return NULL;
+    size_t i = (size_t)(p - uri.p) + 1;
+    if (i + 1 < uri.len && uri.p[i] == '/' && uri.p[i + 1] == '/') {
+        i += 2;
+        while (i < uri.len && uri.p[i] != '/' && uri.p[i] != '?' && uri.p[i] != '#')
+            i++;
+    }
+    return vk_arena_strdup(a, (vk_str){uri.p, i});
+}
+

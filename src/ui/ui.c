@@ -288,6 +288,28 @@ int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_nam
     return page_end(&pg);
 }
 
+int vk_ui_confirm(struct vk_buf *out, const char *action, const char *title, const char *message,
+                  const char *button, const struct vk_ui_field *hidden, size_t n_hidden)
+{
+    struct page pg;
+    if (out == NULL || action == NULL)
+        return VK_EINVAL;
+    page_begin(&pg, out, empty(title) ? "Confirm" : title);
+    if (!empty(message)) {
+        lit(&pg, "<p>");
+        esc(&pg, message);
+        lit(&pg, "</p>\n");
+    }
+    lit(&pg, "<form method=\"post\" action=\"");
+    esc(&pg, action);
+    lit(&pg, "\">\n");
+    hidden_fields(&pg, hidden, n_hidden);
+    lit(&pg, "<div class=\"actions\"><button type=\"submit\" name=\"confirm\" value=\"yes\">");
+    esc(&pg, empty(button) ? "Continue" : button);
+    lit(&pg, "</button></div>\n</form>\n");
+    return page_end(&pg);
+}
+
 static int text_page(struct vk_buf *out, const char *title, const char *message, bool alert)
 {
     struct page pg;

@@ -61,5 +61,9 @@ int vk_ui_message(struct vk_buf *out, const char *title, const char *message);
 /* Words for a well-known scope (a static string), or NULL for any other scope, which the consent
  * page then shows as "Use “<scope>”" with the scope escaped. */
 const char *vk_ui_scope_text(const char *scope);
+/* A page with a message and one form posting to `action` with the hidden fields and a submit
+ * button name="confirm" value="yes" labelled `button` (e.g. the logout confirmation). */
+int vk_ui_confirm(struct vk_buf *out, const char *action, const char *title, const char *message,
+                  const char *button, const struct vk_ui_field *hidden, size_t n_hidden);
 
 #endif

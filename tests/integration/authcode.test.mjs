@@ -418,3 +418,39 @@ test('the consent form cannot skip a re-authentication the request asks for', as
   assert.equal(ok.status, 303);
   recordSecret(new URL(ok.headers.get('location')).searchParams.get('code'));
 });
+
+test('logout without an id_token_hint asks first, through a form with a CSRF token', async () => {
+  // sign in (first-party client: straight to the code)
+  const res = await fetch(authorizeUrl(conf), { redirect: 'manual' });
+  const jar = cookiesOf(res);
+  const fields = hiddenFields(await res.text());
+  const login = await fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...fields, username: 'alice', password: PASSWORD }),
+  });
+  assert.equal(login.status, 303);
+  cookiesOf(login, jar);
+  recordSecret(jar.vk_session);
+  recordSecret(new URL(login.headers.get('location')).searchParams.get('code'));
+  const q = new URLSearchParams({ client_id: conf.client_id, post_logout_redirect_uri: 'https://app.example.com/bye', state: 's' });
+  const ask = await fetch(`${server.url}/logout?${q}`, { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
+  assert.equal(ask.status, 200, 'a confirmation page, not a sign-out');
+  assert.match(ask.headers.get('content-security-policy'), /form-action 'self' https:\/\/app\.example\.com/);
+  const form = hiddenFields(await ask.text());
+  // the session still works
+  const still = await fetch(authorizeUrl(conf, { prompt: 'none' }), { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
+  assert.ok(new URL(still.headers.get('location')).searchParams.get('code'));
+  recordSecret(new URL(still.headers.get('location')).searchParams.get('code'));
+  // a forged confirmation (no CSRF token) asks again
+  const forged = await fetch(`${server.url}/logout`, { method: 'POST', redirect: 'manual',
+    headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...form, csrf: 'x', confirm: 'yes' }) });
+  assert.equal(forged.status, 200);
+  const done = await fetch(`${server.url}/logout`, { method: 'POST', redirect: 'manual',
+    headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...form, confirm: 'yes' }) });
+  assert.equal(done.status, 303);
+  assert.equal(done.headers.get('location'), 'https://app.example.com/bye?state=s');
+  const gone = await fetch(authorizeUrl(conf, { prompt: 'none' }), { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
+  assert.equal(new URL(gone.headers.get('location')).searchParams.get('error'), 'login_required');
+});
