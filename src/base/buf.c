@@ -112,3 +112,13 @@ int vk_buf_append_json(struct vk_buf *b, vk_str s)
     }
     return rc;
 }
+
+int vk_buf_append_json_member(struct vk_buf *b, const char *name, const char *value, int first)
+{
+    int rc = vk_buf_printf(b, "%s\"%s\":\"", first ? "" : ",", name);
+    if (rc == VK_OK)
+        rc = vk_buf_append_json(b, vk_str_c(value));
+    if (rc == VK_OK)
+        rc = vk_buf_append(b, "\"", 1);
+    return rc;
+}

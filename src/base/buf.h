@@ -24,5 +24,7 @@ vk_str vk_buf_str(const struct vk_buf *b);
 /* Appends s as a JSON string body (no quotes): '"' and '\\' escaped, control characters and
  * '<', '>', '&' as \\u00XX (safe to embed in HTML too). */
 int vk_buf_append_json(struct vk_buf *b, vk_str s);
+/* Appends `,"name":"value"` (without the comma when `first`), the value JSON-escaped. */
+int vk_buf_append_json_member(struct vk_buf *b, const char *name, const char *value, int first);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 bool vk_request_header(const struct vk_request *rq, const char *name, vk_str *value)
@@ -104,31 +105,10 @@ int vk_response_json(struct vk_response *rs, struct vk_arena *a, int status, con
 
 char *vk_json_escape(struct vk_arena *a, vk_str s)
 {
-    static const char hx[] = "0123456789abcdef";
-    size_t cap;
-    if (__builtin_mul_overflow(s.len, 6u, &cap))
-        return NULL;
-    char *out = vk_arena_alloc(a, cap + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&') {
-            out[o++] = '\\';
-            out[o++] = 'u';
-            out[o++] = '0';
-            out[o++] = '0';
-            out[o++] = hx[c >> 4];
-            out[o++] = hx[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
+    struct vk_buf b;
+    vk_buf_init(&b, 6 * s.len + 1);
+    char *out = vk_buf_append_json(&b, s) == VK_OK ? vk_arena_strdup(a, vk_buf_str(&b)) : NULL;
+    vk_buf_clear(&b);
     return out;
 }
 

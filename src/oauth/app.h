@@ -91,6 +91,9 @@ int vk_oauth_html(const struct vk_request *rq, struct vk_response *rs, int statu
                   const struct vk_buf *page, const char *form_origin);
 /* scheme://authority of a URI (arena string), for a form-action allowance; NULL if none. */
 char *vk_oauth_origin_of(struct vk_arena *a, vk_str uri);
+/* 303 See Other to `location` (never 302/307: the browser must not re-post a form with the
+ * password, RFC 9700 §4.12), no-store. */
+int vk_oauth_redirect(const struct vk_request *rq, struct vk_response *rs, const char *location);
 /* An HTML error page (never a redirect). */
 int vk_oauth_html_error(const struct vk_request *rq, struct vk_response *rs, int status,
                         const char *title, const char *message);

@@ -75,12 +75,7 @@ static int redirect_with(struct vk_app *app, const struct vk_request *rq, struct
         return rc;
     if (loc == NULL)
         return VK_ENOMEM;
-    rc = vk_response_header(rs, rq->arena, "Location", loc);
-    if (rc == VK_OK)
-        rc = vk_response_header(rs, rq->arena, "Cache-Control", "no-store");
-    if (rc == VK_OK)
-        rc = vk_response_text(rs, rq->arena, 303, NULL, "", 0);
-    return rc;
+    return vk_oauth_redirect(rq, rs, loc);
 }
 
 static int redirect_error(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,

@@ -129,3 +129,12 @@ char *vk_oauth_origin_of(struct vk_arena *a, vk_str uri)
     return vk_arena_strdup(a, (vk_str){uri.p, i});
 }
 
+int vk_oauth_redirect(const struct vk_request *rq, struct vk_response *rs, const char *location)
+{
+    int rc = vk_response_header(rs, rq->arena, "Location", location);
+    if (rc == VK_OK)
+        rc = vk_response_header(rs, rq->arena, "Cache-Control", "no-store");
+    if (rc == VK_OK)
+        rc = vk_response_text(rs, rq->arena, 303, NULL, "", 0);
+    return rc;
+}

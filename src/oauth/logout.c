@@ -156,12 +156,7 @@ int vk_ep_logout(void *appv, const struct vk_request *rq, struct vk_response *rs
                         : vk_arena_strdup(rq->arena, target);
         if (loc == NULL)
             return VK_ENOMEM;
-        rc = vk_response_header(rs, rq->arena, "Location", loc);
-        if (rc == VK_OK)
-            rc = vk_response_header(rs, rq->arena, "Cache-Control", "no-store");
-        if (rc == VK_OK)
-            rc = vk_response_text(rs, rq->arena, 303, NULL, "", 0);
-        return rc;
+        return vk_oauth_redirect(rq, rs, loc);
     }
     struct vk_buf b;
     vk_buf_init(&b, 64 * 1024);

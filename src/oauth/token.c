@@ -99,16 +99,6 @@ static int mint_access(struct vk_app *app, const struct vk_request *rq, const st
     return rc;
 }
 
-static int append_field(struct vk_buf *b, const char *name, const char *v)
-{
-    int rc = vk_buf_printf(b, ",\"%s\":\"", name);
-    if (rc == VK_OK)
-        rc = vk_buf_append_json(b, vk_str_c(v));
-    if (rc == VK_OK)
-        rc = vk_buf_append(b, "\"", 1);
-    return rc;
-}
-
 /* The RFC 6749 §5.1 response body (arena string). */
 static char *token_body(struct vk_arena *a, const char *access, int64_t expires_in,
                         const char *scope, const char *refresh, const char *id_token)
@@ -122,11 +112,11 @@ static char *token_body(struct vk_arena *a, const char *access, int64_t expires_
         rc = vk_buf_printf(&b, "\",\"token_type\":\"Bearer\",\"expires_in\":%" PRId64, expires_in);
     /* OAuth 2.1 §1.4.1 / checklist #29: the granted scope is always returned. */
     if (rc == VK_OK && scope != NULL && scope[0] != '\0')
-        rc = append_field(&b, "scope", scope);
+        rc = vk_buf_append_json_member(&b, "scope", scope, 0);
     if (rc == VK_OK && refresh != NULL)
-        rc = append_field(&b, "refresh_token", refresh);
+        rc = vk_buf_append_json_member(&b, "refresh_token", refresh, 0);
     if (rc == VK_OK && id_token != NULL)
-        rc = append_field(&b, "id_token", id_token);
+        rc = vk_buf_append_json_member(&b, "id_token", id_token, 0);
     if (rc == VK_OK)
         rc = vk_buf_append(&b, "}", 1);
     char *out = rc == VK_OK ? vk_arena_strdup(a, vk_buf_str(&b)) : NULL;

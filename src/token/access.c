@@ -5,16 +5,6 @@
 
 #include "base/b64url.h"
 
-static int add_str(struct vk_buf *b, const char *name, const char *v, int first)
-{
-    int rc = vk_buf_printf(b, "%s\"%s\":\"", first ? "" : ",", name);
-    if (rc == VK_OK)
-        rc = vk_buf_append_json(b, vk_str_c(v));
-    if (rc == VK_OK)
-        rc = vk_buf_append(b, "\"", 1);
-    return rc;
-}
-
 int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_claims *c,
                          struct vk_buf *out, struct vk_err *err)
 {
@@ -23,11 +13,11 @@ int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_cla
     /* RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti required; scope when granted. */
     int rc = vk_buf_append(&p, "{", 1);
     if (rc == VK_OK)
-        rc = add_str(&p, "iss", c->iss, 1);
+        rc = vk_buf_append_json_member(&p, "iss", c->iss, 1);
     if (rc == VK_OK)
-        rc = add_str(&p, "sub", c->sub, 0);
+        rc = vk_buf_append_json_member(&p, "sub", c->sub, 0);
     if (rc == VK_OK && c->n_aud == 1)
-        rc = add_str(&p, "aud", c->aud[0], 0);
+        rc = vk_buf_append_json_member(&p, "aud", c->aud[0], 0);
     if (rc == VK_OK && c->n_aud > 1) {
         rc = vk_buf_append_str(&p, ",\"aud\":[");
         for (size_t i = 0; rc == VK_OK && i < c->n_aud; i++) {
@@ -43,11 +33,11 @@ int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_cla
     if (rc == VK_OK)
         rc = vk_buf_printf(&p, ",\"exp\":%" PRId64 ",\"iat\":%" PRId64, c->exp, c->iat);
     if (rc == VK_OK)
-        rc = add_str(&p, "jti", c->jti, 0);
+        rc = vk_buf_append_json_member(&p, "jti", c->jti, 0);
     if (rc == VK_OK)
-        rc = add_str(&p, "client_id", c->client_id, 0);
+        rc = vk_buf_append_json_member(&p, "client_id", c->client_id, 0);
     if (rc == VK_OK && c->scope != NULL && c->scope[0] != '\0')
-        rc = add_str(&p, "scope", c->scope, 0);
+        rc = vk_buf_append_json_member(&p, "scope", c->scope, 0);
     if (rc == VK_OK)
         rc = vk_buf_append(&p, "}", 1);
     if (rc == VK_OK)
