@@ -82,7 +82,7 @@ run: deps
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	    unit integration
+	    unit integration browser
 
 fuzz-replay:
 	@tests/fuzz/build.sh replay

@@ -234,7 +234,7 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     vk_params_get(ps, "redirect_uri", &redirect);
     vk_params_get(ps, "code_verifier", &verifier);
     vk_secret_digest((struct vk_secret){code.p, code.len}, digest);
-    int rc = app->st->ops->code_consume(app->st, rq->arena, digest, rq->now, &cd);
+    int rc = app->st->ops->code_get(app->st, rq->arena, digest, &cd);
     if (rc == VK_ENOTFOUND)
         return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     if (rc != VK_OK)
@@ -282,9 +282,18 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
         if (rc != VK_OK)
             return rc;
     }
-    rc = app->st->ops->grant_start(app->st, digest, &g, with_refresh ? &rt : NULL, jti, exp);
-    if (rc == VK_EEXIST) /* the code was replayed meanwhile and its grant revoked */
+    /* One transaction: the code is spent and the grant started together, or neither. */
+    rc = app->st->ops->code_redeem(app->st, digest, rq->now, &g, with_refresh ? &rt : NULL, jti,
+                                   exp);
+    if (rc == VK_EEXIST) {
+        /* Another redemption of this code won the race: a replay. Revoke what it started. */
+        int r2 = app->st->ops->grant_revoke(app->st, g.id, rq->now);
+        vk_log_warn("event=code.reused client=%s grant=%s revoked=%s", c->id, g.id,
+                    r2 == VK_OK ? "yes" : "failed");
+        if (r2 != VK_OK)
+            return r2;
         return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
+    }
     if (rc != VK_OK)
         return rc;
     char *body = token_body(rq->arena, access, exp - rq->now, cd.scope,

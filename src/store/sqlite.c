@@ -1392,19 +1392,16 @@ static int s_code_put(struct vk_store *s, const struct vk_code *cd)
     return step_done(st);
 }
 
-static int s_code_consume(struct vk_store *s, struct vk_arena *a,
-                          const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_code *out)
+static int s_code_get(struct vk_store *s, struct vk_arena *a,
+                      const uint8_t digest[VK_DIGEST_LEN], struct vk_code *out)
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    int rc = tx_begin(c);
-    if (rc != VK_OK)
-        return rc;
     sqlite3_stmt *st = stmt(c, S_CODE_GET);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
+        return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    int r = sqlite3_step(st), oom = 0;
+    int r = sqlite3_step(st), oom = 0, rc;
     if (r == SQLITE_ROW) {
         memcpy(out->digest, digest, VK_DIGEST_LEN);
         out->client_id = col_text(a, st, 0, &oom);
@@ -1425,16 +1422,7 @@ static int s_code_consume(struct vk_store *s, struct vk_arena *a,
         rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
     }
     finish(st);
-    if (rc == VK_OK && out->used_at == 0) {
-        st = stmt(c, S_CODE_MARK_USED);
-        rc = VK_ESTORE;
-        if (st != NULL) {
-            sqlite3_bind_int64(st, 1, now);
-            sqlite3_bind_blob(st, 2, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-            rc = step_done(st);
-        }
-    }
-    return tx_end(c, rc);
+    return rc;
 }
 
 static int refresh_insert(struct conn *c, const struct vk_refresh *rt)
@@ -1460,28 +1448,37 @@ static int grant_token_insert(struct conn *c, const char *jti, const char *grant
     return step_done(st);
 }
 
-static int s_grant_start(struct vk_store *s, const uint8_t code_digest[VK_DIGEST_LEN],
-                         const struct vk_grant *g, const struct vk_refresh *rt, const char *jti,
-                         int64_t jti_exp)
+static int s_code_redeem(struct vk_store *s, const uint8_t code_digest[VK_DIGEST_LEN],
+                         int64_t now, const struct vk_grant *g, const struct vk_refresh *rt,
+                         const char *jti, int64_t jti_exp)
 {
     CONN_OR_FAIL(s, c);
-    (void)code_digest;
     int rc = tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_GRANT_PUT);
+    sqlite3_stmt *st = stmt(c, S_CODE_MARK_USED);
     if (st == NULL)
         return tx_end(c, VK_ESTORE);
-    bind_text(st, 1, g->id);
-    bind_text(st, 2, g->client_id);
-    bind_text(st, 3, g->user_id);
-    bind_text(st, 4, g->scope);
-    bind_text(st, 5, g->resources != NULL ? g->resources : "");
-    bind_text(st, 6, g->session_id != NULL ? g->session_id : "");
-    sqlite3_bind_int64(st, 7, g->auth_time);
-    sqlite3_bind_int64(st, 8, g->created_at);
-    sqlite3_bind_int64(st, 9, g->expires_at);
-    rc = step_done(st); /* VK_EEXIST: the code was reused and its grant revoked meanwhile */
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_blob(st, 2, code_digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    rc = step_done(st);
+    if (rc == VK_OK && sqlite3_changes(c->db) == 0)
+        rc = VK_EEXIST; /* used meanwhile: a replay */
+    if (rc == VK_OK) {
+        st = stmt(c, S_GRANT_PUT);
+        if (st == NULL)
+            return tx_end(c, VK_ESTORE);
+        bind_text(st, 1, g->id);
+        bind_text(st, 2, g->client_id);
+        bind_text(st, 3, g->user_id);
+        bind_text(st, 4, g->scope);
+        bind_text(st, 5, g->resources != NULL ? g->resources : "");
+        bind_text(st, 6, g->session_id != NULL ? g->session_id : "");
+        sqlite3_bind_int64(st, 7, g->auth_time);
+        sqlite3_bind_int64(st, 8, g->created_at);
+        sqlite3_bind_int64(st, 9, g->expires_at);
+        rc = step_done(st); /* VK_EEXIST: the grant was revoked (tombstone) by a replay */
+    }
     if (rc == VK_OK && rt != NULL)
         rc = refresh_insert(c, rt);
     if (rc == VK_OK)
@@ -1646,8 +1643,8 @@ const struct vk_store_ops vk_store_sqlite = {
     .consent_get = s_consent_get,
     .consent_put = s_consent_put,
     .code_put = s_code_put,
-    .code_consume = s_code_consume,
-    .grant_start = s_grant_start,
+    .code_get = s_code_get,
+    .code_redeem = s_code_redeem,
     .grant_get = s_grant_get,
     .grant_revoke = s_grant_revoke,
     .refresh_get = s_refresh_get,

@@ -192,15 +192,15 @@ struct vk_store_ops {
     int (*consent_put)(struct vk_store *st, const char *user_id, const char *client_id,
                        const char *scope, int64_t now);
 
-    /* Codes. code_consume is atomic: it marks the code used and returns it as it was before, so
-     * the caller sees used_at != 0 on a second redemption. */
+    /* Codes. code_get reads a code as it is (used_at != 0 once redeemed or spent). */
     int (*code_put)(struct vk_store *st, const struct vk_code *c);
-    int (*code_consume)(struct vk_store *st, struct vk_arena *a,
-                        const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_code *out);
-
-    /* The result of redeeming a code: grant + first refresh token (optional) + access token
-     * jti, written in one transaction together with code.grant_id. */
-    int (*grant_start)(struct vk_store *st, const uint8_t code_digest[VK_DIGEST_LEN],
+    int (*code_get)(struct vk_store *st, struct vk_arena *a, const uint8_t digest[VK_DIGEST_LEN],
+                    struct vk_code *out);
+    /* Redeems a code in ONE transaction: marks it used only if it is still unused, starts the
+     * grant, stores its first refresh token (optional) and the access token's jti. VK_EEXIST when
+     * the code was used meanwhile or its grant was revoked first (a replay): nothing is written,
+     * and the caller must revoke the grant. */
+    int (*code_redeem)(struct vk_store *st, const uint8_t code_digest[VK_DIGEST_LEN], int64_t now,
                        const struct vk_grant *g, const struct vk_refresh *rt, const char *jti,
                        int64_t jti_exp);
     int (*grant_get)(struct vk_store *st, struct vk_arena *a, const char *id,

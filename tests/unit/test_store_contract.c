@@ -106,25 +106,42 @@ static void generation_seen_across_connections(void **state)
     vk_store_close(other);
 }
 
-static void code_is_consumed_once(void **state)
+static void put_code(struct vk_store *st, const char *seed, const char *grant_id, uint8_t d[32])
 {
-    struct fx *f = *state;
-    struct vk_store *st = f->st;
     struct vk_code c = {.client_id = "vk_c_1", .user_id = "vk_u_1",
                         .redirect_uri = "https://a.example/cb", .code_challenge = "x",
                         .scope = "openid", .nonce = "", .resources = "", .session_id = "",
                         .auth_time = NOW, .created_at = NOW, .expires_at = NOW + 60,
-                        .grant_id = "vk_g_1"};
-    vk_sha256("code", 4, c.digest);
-    struct vk_code out;
+                        .grant_id = grant_id};
+    vk_sha256(seed, strlen(seed), c.digest);
+    memcpy(d, c.digest, VK_DIGEST_LEN);
     assert_int_equal(st->ops->code_put(st, &c), VK_OK);
-    assert_int_equal(st->ops->code_consume(st, &f->a, c.digest, NOW + 1, &out), VK_OK);
+}
+
+static struct vk_grant grant(const char *id);
+
+static void code_is_redeemed_once(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    uint8_t d[VK_DIGEST_LEN];
+    put_code(st, "code", "vk_g_1", d);
+    struct vk_code out;
+    assert_int_equal(st->ops->code_get(st, &f->a, d, &out), VK_OK);
     assert_int_equal(out.used_at, 0);
     assert_string_equal(out.grant_id, "vk_g_1");
-    assert_int_equal(st->ops->code_consume(st, &f->a, c.digest, NOW + 2, &out), VK_OK);
+    struct vk_grant g = grant("vk_g_1");
+    assert_int_equal(st->ops->code_redeem(st, d, NOW + 1, &g, NULL, "jti-c1", NOW + 600), VK_OK);
+    assert_int_equal(st->ops->code_get(st, &f->a, d, &out), VK_OK);
     assert_int_equal(out.used_at, NOW + 1);
+    /* a second redemption writes nothing */
+    struct vk_grant g2 = grant("vk_g_1b");
+    assert_int_equal(st->ops->code_redeem(st, d, NOW + 2, &g2, NULL, "jti-c2", NOW + 600),
+                     VK_EEXIST);
+    struct vk_grant gout;
+    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_1b", &gout), VK_ENOTFOUND);
     uint8_t none[VK_DIGEST_LEN] = {0};
-    assert_int_equal(st->ops->code_consume(st, &f->a, none, NOW, &out), VK_ENOTFOUND);
+    assert_int_equal(st->ops->code_get(st, &f->a, none, &out), VK_ENOTFOUND);
 }
 
 static struct vk_grant grant(const char *id)
@@ -142,8 +159,9 @@ static void revoking_a_grant_revokes_its_refresh_and_access_tokens(void **state)
     struct vk_grant g = grant("vk_g_2"), gout;
     struct vk_refresh rt = {.grant_id = "vk_g_2", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("rt1", 3, rt.digest);
-    uint8_t code[VK_DIGEST_LEN] = {1};
-    assert_int_equal(st->ops->grant_start(st, code, &g, &rt, "jti-1", NOW + 600), VK_OK);
+    uint8_t code[VK_DIGEST_LEN];
+    put_code(st, "c2", "vk_g_2", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "jti-1", NOW + 600), VK_OK);
     struct vk_refresh next = {.grant_id = "vk_g_2", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("rt2", 3, next.digest);
     assert_int_equal(st->ops->refresh_rotate(st, rt.digest, NOW + 1, NULL, 0, 0, &next, "jti-2",
@@ -180,8 +198,13 @@ static void revoked_code_grant_cannot_start_later(void **state)
     struct vk_store *st = f->st;
     assert_int_equal(st->ops->grant_revoke(st, "vk_g_3", NOW), VK_OK);
     struct vk_grant g = grant("vk_g_3");
-    uint8_t code[VK_DIGEST_LEN] = {2};
-    assert_int_equal(st->ops->grant_start(st, code, &g, NULL, "jti-x", NOW + 600), VK_EEXIST);
+    uint8_t code[VK_DIGEST_LEN];
+    put_code(st, "c3", "vk_g_3", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, NULL, "jti-x", NOW + 600), VK_EEXIST);
+    /* nothing was written: the code is still unused */
+    struct vk_code out;
+    assert_int_equal(st->ops->code_get(st, &f->a, code, &out), VK_OK);
+    assert_int_equal(out.used_at, 0);
 }
 
 static void grace_blob_is_kept_on_the_spent_token(void **state)
@@ -191,8 +214,9 @@ static void grace_blob_is_kept_on_the_spent_token(void **state)
     struct vk_grant g = grant("vk_g_4");
     struct vk_refresh rt = {.grant_id = "vk_g_4", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("g-rt1", 5, rt.digest);
-    uint8_t code[VK_DIGEST_LEN] = {3};
-    assert_int_equal(st->ops->grant_start(st, code, &g, &rt, "jti-g1", NOW + 600), VK_OK);
+    uint8_t code[VK_DIGEST_LEN];
+    put_code(st, "c4", "vk_g_4", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "jti-g1", NOW + 600), VK_OK);
     struct vk_refresh next = {.grant_id = "vk_g_4", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("g-rt2", 5, next.digest);
     const uint8_t blob[] = {9, 8, 7, 6, 5};
@@ -223,8 +247,9 @@ static void password_change_ends_sessions_and_grants(void **state)
     assert_int_equal(st->ops->session_get(st, &f->a, se.digest, NOW + 100, &sout), VK_ENOTFOUND);
     struct vk_grant g = grant("vk_g_9");
     g.user_id = "vk_u_9";
-    uint8_t code[VK_DIGEST_LEN] = {4};
-    assert_int_equal(st->ops->grant_start(st, code, &g, NULL, "jti-9", NOW + 600), VK_OK);
+    uint8_t code[VK_DIGEST_LEN];
+    put_code(st, "c9", "vk_g_9", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, NULL, "jti-9", NOW + 600), VK_OK);
     assert_int_equal(st->ops->user_set_password(st, VK_STR("bob"), "h2", NOW + 1), VK_OK);
     assert_int_equal(st->ops->session_get(st, &f->a, se.digest, NOW, &sout), VK_ENOTFOUND);
     struct vk_grant gout;
@@ -252,7 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(client_round_trip_and_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(generation_seen_across_connections, setup, teardown),
-        cmocka_unit_test_setup_teardown(code_is_consumed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(code_is_redeemed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(revoking_a_grant_revokes_its_refresh_and_access_tokens,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(revoked_code_grant_cannot_start_later, setup, teardown),
