@@ -52,9 +52,8 @@ CREATE TABLE grants (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     revoked_at INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX grants_user ON grants (user_id);
-CREATE INDEX grants_client ON grants (client_id);
 
 CREATE TABLE refresh_tokens (
     digest BLOB PRIMARY KEY,
@@ -67,13 +66,14 @@ CREATE TABLE refresh_tokens (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 
--- access tokens issued from a grant, so that revoking the grant revokes them too
+-- access tokens issued from a grant, so that revoking the grant revokes them too; one B-tree
+-- clustered by grant (the only way it is read)
 CREATE TABLE grant_tokens (
-    jti TEXT PRIMARY KEY,
     grant_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    jti TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (grant_id, jti)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX grant_tokens_grant ON grant_tokens (grant_id);
 
 CREATE TABLE secrets (
     name TEXT PRIMARY KEY,
