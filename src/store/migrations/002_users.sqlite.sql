@@ -15,6 +15,7 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires_at);
 
 CREATE TABLE consents (
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -40,6 +41,8 @@ CREATE TABLE codes (
     used_at INTEGER NOT NULL DEFAULT 0,
     grant_id TEXT NOT NULL DEFAULT ''
 ) STRICT, WITHOUT ROWID;
+-- the purge deletes by expiry: an index on an increasing key costs one hot page per insert
+CREATE INDEX codes_expires ON codes (expires_at);
 
 CREATE TABLE grants (
     id TEXT PRIMARY KEY,
@@ -65,6 +68,7 @@ CREATE TABLE refresh_tokens (
     grace_until INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 
 -- access tokens issued from a grant, so that revoking the grant revokes them too; one B-tree
 -- clustered by grant (the only way it is read)
@@ -74,6 +78,7 @@ CREATE TABLE grant_tokens (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (grant_id, jti)
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX grant_tokens_expires ON grant_tokens (expires_at);
 
 CREATE TABLE secrets (
     name TEXT PRIMARY KEY,
