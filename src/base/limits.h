@@ -4,6 +4,11 @@
 #define VK_BASE_LIMITS_H
 
 #define VK_MAX_HEADER_BYTES (8 * 1024)  /* whole request line + headers; enforced by libmicrohttpd */
+/* libmicrohttpd's per-connection pool: holds the request line, the headers and MHD's parsed copy
+ * of every query argument (about 50 bytes each), so a query of a few thousand tiny parameters
+ * needs this much before our own limits (VK_MAX_QUERY, VK_MAX_PARAMS) can answer it. Pages of
+ * the pool are touched only when used. */
+#define VK_CONN_MEMORY      (256 * 1024)
 #define VK_MAX_HEADERS      64          /* header fields kept per request */
 #define VK_MAX_BODY         (64 * 1024) /* form bodies; nothing we accept is larger */
 #define VK_DISCARD_MAX      (1024 * 1024) /* oversized bodies up to this are drained for a clean 413 */

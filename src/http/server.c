@@ -362,7 +362,7 @@ int vk_http_start(const struct vk_http_opts *o, struct vk_http_server **out, str
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_CONNECTION_LIMIT,
         o->conn_limit ? o->conn_limit : 1024, MHD_OPTION_CONNECTION_TIMEOUT,
         o->timeout_s ? o->timeout_s : 30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(2 * VK_MAX_HEADER_BYTES + 16 * 1024), MHD_OPTION_END);
+        (size_t)VK_CONN_MEMORY, MHD_OPTION_END);
     if (s->d == NULL) {
         close(fd);
         free(s);

@@ -454,3 +454,10 @@ test('logout without an id_token_hint asks first, through a form with a CSRF tok
   const gone = await fetch(authorizeUrl(conf, { prompt: 'none' }), { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
   assert.equal(new URL(gone.headers.get('location')).searchParams.get('error'), 'login_required');
 });
+
+test('a query with thousands of parameters gets a clean 400, not a dropped connection', async () => {
+  const res = await fetch(`${server.url}/authorize?${'a=b&'.repeat(1900)}`, { redirect: 'manual' });
+  assert.equal(res.status, 400);
+  const long = await fetch(`${server.url}/authorize?${'a=b&'.repeat(2500)}`, { redirect: 'manual' });
+  assert.equal(long.status, 414);
+});
