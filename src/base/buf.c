@@ -122,3 +122,17 @@ int vk_buf_append_json_member(struct vk_buf *b, const char *name, const char *va
         rc = vk_buf_append(b, "\"", 1);
     return rc;
 }
+
+int vk_buf_append_i64(struct vk_buf *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        tmp[--i] = '-';
+    return vk_buf_append(b, tmp + i, sizeof tmp - i);
+}

@@ -4,6 +4,7 @@
 #define VK_BASE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/str.h"
 
@@ -24,6 +25,8 @@ vk_str vk_buf_str(const struct vk_buf *b);
 /* Appends s as a JSON string body (no quotes): '"' and '\\' escaped, control characters and
  * '<', '>', '&' as \\u00XX (safe to embed in HTML too). */
 int vk_buf_append_json(struct vk_buf *b, vk_str s);
+/* Appends a signed decimal integer (no printf on hot paths). */
+int vk_buf_append_i64(struct vk_buf *b, int64_t v);
 /* Appends `,"name":"value"` (without the comma when `first`), the value JSON-escaped. */
 int vk_buf_append_json_member(struct vk_buf *b, const char *name, const char *value, int first);
 

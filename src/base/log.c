@@ -147,13 +147,21 @@ void vk_log(enum vk_log_level lvl, const char *fmt, ...)
     char line[2048];
     if (lvl < min_level)
         return;
+    /* The date and time down to the second are formatted once per second per thread: this runs
+     * for every request. */
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[64];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cached, sizeof cached, "ts=%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_sec = ts.tv_sec;
+    }
+    int n = snprintf(line, sizeof line, "%s.%03ldZ level=%s ", cached, ts.tv_nsec / 1000000,
+                     names[lvl]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -109,7 +109,9 @@ static char *token_body(struct vk_arena *a, const char *access, int64_t expires_
     if (rc == VK_OK)
         rc = vk_buf_append_str(&b, access);
     if (rc == VK_OK)
-        rc = vk_buf_printf(&b, "\",\"token_type\":\"Bearer\",\"expires_in\":%" PRId64, expires_in);
+        rc = vk_buf_append_str(&b, "\",\"token_type\":\"Bearer\",\"expires_in\":");
+    if (rc == VK_OK)
+        rc = vk_buf_append_i64(&b, expires_in);
     /* OAuth 2.1 §1.4.1 / checklist #29: the granted scope is always returned. */
     if (rc == VK_OK && scope != NULL && scope[0] != '\0')
         rc = vk_buf_append_json_member(&b, "scope", scope, 0);

@@ -31,7 +31,13 @@ int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_cla
             rc = vk_buf_append(&p, "]", 1);
     }
     if (rc == VK_OK)
-        rc = vk_buf_printf(&p, ",\"exp\":%" PRId64 ",\"iat\":%" PRId64, c->exp, c->iat);
+        rc = vk_buf_append_str(&p, ",\"exp\":");
+    if (rc == VK_OK)
+        rc = vk_buf_append_i64(&p, c->exp);
+    if (rc == VK_OK)
+        rc = vk_buf_append_str(&p, ",\"iat\":");
+    if (rc == VK_OK)
+        rc = vk_buf_append_i64(&p, c->iat);
     if (rc == VK_OK)
         rc = vk_buf_append_json_member(&p, "jti", c->jti, 0);
     if (rc == VK_OK)
