@@ -182,7 +182,6 @@ struct conn {
     pthread_mutex_t *write_mu; /* the store's: one writing transaction per process at a time */
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
-    struct conn *next;
     struct wal_snap snap[2]; /* keys_gen, clients_gen */
 };
 
@@ -191,7 +190,6 @@ struct sqlite_store {
     char *path;
     char *shm_path;
     const uint8_t *shm; /* read-only mapping of the WAL-index header, or NULL */
-    pthread_mutex_t mu; /* guards conns */
     pthread_mutex_t write_mu;
     pthread_mutex_t op_mu; /* one operation at a time on the connection */
     /* Checkpoints run on their own thread and connection, so the fsyncs they need never stall a
@@ -202,7 +200,7 @@ struct sqlite_store {
     bool ckpt_running;
     bool ckpt_stop;
     bool ckpt_wanted;
-    struct conn *conns;
+    struct conn *conn; /* the one connection every operation uses (op_mu) */
 };
 
 static void conn_close(struct conn *c)
@@ -464,13 +462,12 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
         return vk_err_set(err, VK_ENOMEM, "out of memory");
     }
     snprintf(s->shm_path, n + 4, "%s-shm", s->path);
-    pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->op_mu, NULL);
     struct conn *c = NULL;
     int rc = conn_open(s->path, &s->write_mu, &c, err);
     if (rc == VK_OK) {
-        s->conns = c;
+        s->conn = c;
         rc = migrate(c, err);
     }
     if (rc == VK_OK) {
@@ -513,13 +510,8 @@ static void s_close(struct vk_store *st)
         pthread_mutex_destroy(&s->ckpt_mu);
         pthread_cond_destroy(&s->ckpt_cv);
     }
-    struct conn *c = s->conns;
-    while (c != NULL) {
-        struct conn *next = c->next;
-        conn_close(c);
-        c = next;
-    }
-    pthread_mutex_destroy(&s->mu);
+    if (s->conn != NULL)
+        conn_close(s->conn);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->op_mu);
     if (s->shm != NULL)
@@ -544,7 +536,7 @@ static void op_release(struct sqlite_store **s)
     struct sqlite_store *op_store_ __attribute__((cleanup(op_release))) =                          \
         (struct sqlite_store *)(s);                                                                \
     pthread_mutex_lock(&op_store_->op_mu);                                                         \
-    struct conn *c = op_store_->conns;                                                             \
+    struct conn *c = op_store_->conn;                                                             \
     if (c == NULL)                                                                                 \
     return VK_ESTORE
 
