@@ -63,7 +63,6 @@ enum stmt_id {
     S_GRANT_TOMBSTONE,
     S_GRANT_REFRESH_REVOKE,
     S_GRANT_TOKENS,
-    S_GRANT_TOKEN_PUT,
     S_REFRESH_PUT,
     S_REFRESH_GET,
     S_REFRESH_MARK_USED,
@@ -72,7 +71,6 @@ enum stmt_id {
     S_PURGE_CODES,
     S_PURGE_SESSIONS,
     S_PURGE_REFRESH,
-    S_PURGE_GRANT_TOKENS,
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
@@ -140,7 +138,8 @@ static const char *const stmt_sql[S_COUNT] = {
                    "FROM codes WHERE digest = ?",
     [S_CODE_MARK_USED] = "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at = 0",
     [S_GRANT_PUT] = "INSERT INTO grants (id, client_id, user_id, scope, resources, session_id, "
-                    "auth_time, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "auth_time, created_at, expires_at, access_jti, access_exp) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     [S_GRANT_GET] = "SELECT id, client_id, user_id, scope, resources, session_id, auth_time, "
                     "created_at, expires_at, revoked_at FROM grants WHERE id = ?",
     [S_GRANT_MARK_REVOKED] = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at = 0",
@@ -149,11 +148,14 @@ static const char *const stmt_sql[S_COUNT] = {
                           "ON CONFLICT (id) DO NOTHING",
     [S_GRANT_REFRESH_REVOKE] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = NULL, "
                                "grace_until = 0 WHERE grant_id = ? AND used_at = 0",
-    [S_GRANT_TOKENS] = "SELECT jti, expires_at FROM grant_tokens WHERE grant_id = ? AND "
-                       "expires_at > ?",
-    [S_GRANT_TOKEN_PUT] = "INSERT INTO grant_tokens (jti, grant_id, expires_at) VALUES (?,?,?)",
-    [S_REFRESH_PUT] = "INSERT INTO refresh_tokens (digest, grant_id, created_at, expires_at) "
-                      "VALUES (?,?,?,?)",
+    /* the access tokens issued from a grant: the one of the code exchange (on the grant) and one
+     * per rotation (on the refresh token issued with it) */
+    [S_GRANT_TOKENS] = "SELECT access_jti, access_exp FROM grants WHERE id = ?1 AND "
+                       "access_exp > ?2 AND access_jti != '' UNION ALL "
+                       "SELECT access_jti, access_exp FROM refresh_tokens WHERE grant_id = ?1 AND "
+                       "access_exp > ?2 AND access_jti != ''",
+    [S_REFRESH_PUT] = "INSERT INTO refresh_tokens (digest, grant_id, created_at, expires_at, "
+                      "access_jti, access_exp) VALUES (?,?,?,?,?,?)",
     [S_REFRESH_GET] = "SELECT grant_id, created_at, expires_at, used_at, grace_blob, grace_until "
                       "FROM refresh_tokens WHERE digest = ?",
     [S_REFRESH_MARK_USED] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = ?, "
@@ -163,7 +165,6 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_CODES] = "DELETE FROM codes WHERE expires_at < ? - 86400",
     [S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at < ?",
     [S_PURGE_REFRESH] = "DELETE FROM refresh_tokens WHERE expires_at < ?",
-    [S_PURGE_GRANT_TOKENS] = "DELETE FROM grant_tokens WHERE expires_at < ?",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -921,7 +922,7 @@ static int s_purge_expired(struct vk_store *s, int64_t now)
 {
     CONN_OR_FAIL(s, c);
     static const enum stmt_id purge[] = {S_PURGE_REVOKED, S_PURGE_CODES, S_PURGE_SESSIONS,
-                                         S_PURGE_REFRESH, S_PURGE_GRANT_TOKENS};
+                                         S_PURGE_REFRESH};
     int rc = VK_OK;
     for (size_t i = 0; rc == VK_OK && i < sizeof purge / sizeof purge[0]; i++) {
         sqlite3_stmt *st = stmt(c, purge[i]);
@@ -1417,7 +1418,9 @@ static int s_code_get(struct vk_store *s, struct vk_arena *a,
     return rc;
 }
 
-static int refresh_insert(struct conn *c, const struct vk_refresh *rt)
+/* jti/jti_exp: the access token issued together with this refresh token ("" for none). */
+static int refresh_insert(struct conn *c, const struct vk_refresh *rt, const char *jti,
+                          int64_t jti_exp)
 {
     sqlite3_stmt *st = stmt(c, S_REFRESH_PUT);
     if (st == NULL)
@@ -1426,19 +1429,11 @@ static int refresh_insert(struct conn *c, const struct vk_refresh *rt)
     bind_text(st, 2, rt->grant_id);
     sqlite3_bind_int64(st, 3, rt->created_at);
     sqlite3_bind_int64(st, 4, rt->expires_at);
+    bind_text(st, 5, jti);
+    sqlite3_bind_int64(st, 6, jti_exp);
     return step_done(st);
 }
 
-static int grant_token_insert(struct conn *c, const char *jti, const char *grant_id, int64_t exp)
-{
-    sqlite3_stmt *st = stmt(c, S_GRANT_TOKEN_PUT);
-    if (st == NULL)
-        return VK_ESTORE;
-    bind_text(st, 1, jti);
-    bind_text(st, 2, grant_id);
-    sqlite3_bind_int64(st, 3, exp);
-    return step_done(st);
-}
 
 static int s_code_redeem(struct vk_store *s, const uint8_t code_digest[VK_DIGEST_LEN],
                          int64_t now, const struct vk_grant *g, const struct vk_refresh *rt,
@@ -1469,12 +1464,12 @@ static int s_code_redeem(struct vk_store *s, const uint8_t code_digest[VK_DIGEST
         sqlite3_bind_int64(st, 7, g->auth_time);
         sqlite3_bind_int64(st, 8, g->created_at);
         sqlite3_bind_int64(st, 9, g->expires_at);
+        bind_text(st, 10, jti);
+        sqlite3_bind_int64(st, 11, jti_exp);
         rc = step_done(st); /* VK_EEXIST: the grant was revoked (tombstone) by a replay */
     }
     if (rc == VK_OK && rt != NULL)
-        rc = refresh_insert(c, rt);
-    if (rc == VK_OK)
-        rc = grant_token_insert(c, jti, g->id, jti_exp);
+        rc = refresh_insert(c, rt, "", 0);
     return tx_end(c, rc);
 }
 
@@ -1563,9 +1558,7 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_EEXIST; /* a concurrent rotation won */
     if (rc == VK_OK)
-        rc = refresh_insert(c, next);
-    if (rc == VK_OK)
-        rc = grant_token_insert(c, jti, next->grant_id, jti_exp);
+        rc = refresh_insert(c, next, jti, jti_exp);
     return tx_end(c, rc);
 }
 

@@ -54,7 +54,9 @@ CREATE TABLE grants (
     auth_time INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    revoked_at INTEGER NOT NULL DEFAULT 0
+    revoked_at INTEGER NOT NULL DEFAULT 0,
+    access_jti TEXT NOT NULL DEFAULT '',   -- the access token of the code exchange
+    access_exp INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX grants_user ON grants (user_id);
 
@@ -65,20 +67,16 @@ CREATE TABLE refresh_tokens (
     expires_at INTEGER NOT NULL,
     used_at INTEGER NOT NULL DEFAULT 0,
     grace_blob BLOB,
-    grace_until INTEGER NOT NULL DEFAULT 0
+    grace_until INTEGER NOT NULL DEFAULT 0,
+    access_jti TEXT NOT NULL DEFAULT '',   -- the access token issued with this refresh token
+    access_exp INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 
--- access tokens issued from a grant, so that revoking the grant revokes them too; one B-tree
--- clustered by grant (the only way it is read)
-CREATE TABLE grant_tokens (
-    grant_id TEXT NOT NULL,
-    jti TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (grant_id, jti)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX grant_tokens_expires ON grant_tokens (expires_at);
+-- The access tokens issued from a grant are recorded by jti on the grant (the code exchange's)
+-- and on each refresh token (the one issued with it), so revoking the grant can revoke them
+-- without a table of its own.
 
 CREATE TABLE secrets (
     name TEXT PRIMARY KEY,
