@@ -86,6 +86,22 @@ char *vk_arena_strdup(struct vk_arena *a, vk_str s)
     return p;
 }
 
+void *vk_arena_grow(struct vk_arena *a, void *v, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return v;
+    size_t ncap = *cap ? *cap * 2 : 16, bytes;
+    if (__builtin_mul_overflow(ncap, elem, &bytes))
+        return NULL;
+    void *nv = vk_arena_alloc(a, bytes);
+    if (nv == NULL)
+        return NULL;
+    if (n > 0)
+        memcpy(nv, v, n * elem);
+    *cap = ncap;
+    return nv;
+}
+
 char *vk_arena_printf(struct vk_arena *a, const char *fmt, ...)
 {
     va_list ap;

@@ -26,6 +26,10 @@ void *vk_arena_alloc(struct vk_arena *a, size_t n);
 void *vk_arena_calloc(struct vk_arena *a, size_t n);
 /* A NUL-terminated copy of s in the arena, or NULL. */
 char *vk_arena_strdup(struct vk_arena *a, vk_str s);
+/* Makes room for one more element in an arena array of n elements (capacity *cap, element size
+ * elem): returns v itself while n < *cap, else a copy with doubled capacity (16 at first); NULL
+ * when the arena is full (v is then unchanged). The old copy stays in the arena until it clears. */
+void *vk_arena_grow(struct vk_arena *a, void *v, size_t n, size_t *cap, size_t elem);
 /* printf into the arena; NULL on failure. */
 char *vk_arena_printf(struct vk_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -632,18 +632,12 @@ static int s_client_list(struct vk_store *s, struct vk_arena *a, struct vk_clien
     size_t cap = 0;
     int rc = VK_OK, r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct vk_client *nv = vk_arena_alloc(a, ncap * sizeof *nv);
-            if (nv == NULL) {
-                rc = VK_ENOMEM;
-                break;
-            }
-            if (out->n > 0)
-                memcpy(nv, out->v, out->n * sizeof *nv);
-            out->v = nv;
-            cap = ncap;
+        struct vk_client *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
+        if (nv == NULL) {
+            rc = VK_ENOMEM;
+            break;
         }
+        out->v = nv;
         rc = read_client(a, st, &out->v[out->n]);
         if (rc != VK_OK)
             break;
@@ -780,18 +774,12 @@ static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list
     size_t cap = 0;
     int rc = VK_OK, r, oom = 0;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            struct vk_key_rec *nv = vk_arena_alloc(a, ncap * sizeof *nv);
-            if (nv == NULL) {
-                rc = VK_ENOMEM;
-                break;
-            }
-            if (out->n > 0)
-                memcpy(nv, out->v, out->n * sizeof *nv);
-            out->v = nv;
-            cap = ncap;
+        struct vk_key_rec *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
+        if (nv == NULL) {
+            rc = VK_ENOMEM;
+            break;
         }
+        out->v = nv;
         struct vk_key_rec *k = &out->v[out->n];
         k->kid = col_text(a, st, 0, &oom);
         k->alg = col_text(a, st, 1, &oom);
@@ -1009,18 +997,12 @@ static int s_user_list(struct vk_store *s, struct vk_arena *a, struct vk_user_li
     size_t cap = 0;
     int rc = VK_OK, r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct vk_user *nv = vk_arena_alloc(a, ncap * sizeof *nv);
-            if (nv == NULL) {
-                rc = VK_ENOMEM;
-                break;
-            }
-            if (out->n > 0)
-                memcpy(nv, out->v, out->n * sizeof *nv);
-            out->v = nv;
-            cap = ncap;
+        struct vk_user *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
+        if (nv == NULL) {
+            rc = VK_ENOMEM;
+            break;
         }
+        out->v = nv;
         rc = read_user(a, st, &out->v[out->n]);
         if (rc != VK_OK)
             break;
@@ -1097,18 +1079,12 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct tok *nt = vk_arena_alloc(&a, ncap * sizeof *nt);
-            if (nt == NULL) {
-                oom = 1;
-                break;
-            }
-            if (n > 0)
-                memcpy(nt, toks, n * sizeof *nt);
-            toks = nt;
-            cap = ncap;
+        struct tok *nt = vk_arena_grow(&a, toks, n, &cap, sizeof *nt);
+        if (nt == NULL) {
+            oom = 1;
+            break;
         }
+        toks = nt;
         toks[n].jti = col_text(&a, st, 0, &oom);
         toks[n].exp = sqlite3_column_int64(st, 1);
         n++;
@@ -1156,18 +1132,12 @@ static int user_revoke_all_tx(struct conn *c, const char *user_id, int64_t now)
     }
     bind_text(st, 1, user_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            const char **ni = vk_arena_alloc(&a, ncap * sizeof *ni);
-            if (ni == NULL) {
-                oom = 1;
-                break;
-            }
-            if (n > 0)
-                memcpy(ni, ids, n * sizeof *ni);
-            ids = ni;
-            cap = ncap;
+        const char **ni = vk_arena_grow(&a, ids, n, &cap, sizeof *ni);
+        if (ni == NULL) {
+            oom = 1;
+            break;
         }
+        ids = ni;
         ids[n++] = col_text(&a, st, 0, &oom);
     }
     finish(st);
