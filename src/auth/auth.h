@@ -9,6 +9,7 @@
 #include "base/arena.h"
 #include "base/crypto.h"
 #include "base/err.h"
+#include "base/limits.h"
 #include "base/str.h"
 #include "store/store.h"
 
@@ -25,16 +26,8 @@ struct vk_client_creds {
     struct vk_secret secret;
 };
 
-/* A limiter of failed attempts per key (a client id, "u:<username>", "a:<address>"). After
- * free_failures failures, each further attempt must wait base_delay seconds, doubling per failure
- * up to max_delay (the lockout); failures older than `window` seconds are forgotten. */
-struct vk_limit_policy {
-    unsigned free_failures;
-    int64_t base_delay;
-    int64_t max_delay;
-    int64_t window;
-};
-
+/* A limiter of failed attempts per key (a client id, "u:<username>", "a:<address>") under a
+ * struct vk_limit_policy (base/limits.h). */
 struct vk_auth_limiter;
 int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter **out);
 void vk_auth_limiter_free(struct vk_auth_limiter *l);

@@ -25,4 +25,15 @@
 #define VK_MAX_ID_LEN       128         /* client ids, key ids */
 #define VK_REQ_ARENA_CAP    (512 * 1024) /* per-request arena: body + parsed copies + response */
 
+/* A policy for counting failed attempts per key (a client and address, an account, an address):
+ * after free_failures failures each further attempt waits base_delay seconds, doubling per
+ * failure up to max_delay; failures older than `window` seconds are forgotten. The values live in
+ * the configuration (config/), the counting in auth/. */
+struct vk_limit_policy {
+    unsigned free_failures;
+    long long base_delay;
+    long long max_delay;
+    long long window;
+};
+
 #endif

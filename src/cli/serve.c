@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
-#include <semaphore.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -95,22 +94,6 @@ int vk_cmd_serve(int argc, char **argv)
         vk_cli_fail(1, "%s", err.msg);
         goto out;
     }
-    if (vk_keyring_open(st, cfg.access_token_ttl, now, true, &app.keys, &err) != VK_OK) {
-        vk_cli_fail(1, "%s", err.msg);
-        goto out;
-    }
-    /* client secrets, per client and address: 20 free failures, then 60 s doubling to 15 min
-     * (OAuth 2.1 §2.4.1); user logins per account: 3 free failures, then 1 s doubling to a
-     * 15-minute lockout; per address: 10 free, doubling to one minute only, because behind a
-     * proxy without --trusted-proxy every user shares one address. */
-    static const struct vk_limit_policy client_policy = {20, 60, 900, 900};
-    static const struct vk_limit_policy login_policy = {3, 1, 900, 3600};
-    static const struct vk_limit_policy addr_policy = {10, 1, 60, 3600};
-    if (vk_auth_limiter_new(&client_policy, &app.limiter) != VK_OK ||
-        vk_auth_limiter_new(&login_policy, &app.login_limiter) != VK_OK ||
-        vk_auth_limiter_new(&addr_policy, &app.addr_limiter) != VK_OK ||
-        vk_client_cache_new(st, &app.clients) != VK_OK)
-        goto out;
     if (vk_http_listen(cfg.listen, &fd, bound, sizeof bound, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
         goto out;
@@ -119,23 +102,10 @@ int vk_cmd_serve(int argc, char **argv)
         snprintf(issuer, sizeof issuer, "%s", cfg.issuer);
     else
         default_issuer(issuer, sizeof issuer, bound);
-    app.cfg = &cfg;
-    app.issuer = issuer;
-    app.st = st;
-    app.router = &vk_oauth_router;
-    app.metrics.started_at = now;
-    if (vk_discovery_build(&app) != VK_OK)
-        goto out;
-    if (st->ops->secret_get_or_create(st, "csrf", app.csrf_key) != VK_OK) {
-        vk_cli_fail(1, "cannot read the CSRF key from the store");
+    if (vk_app_init(&app, &cfg, st, issuer, now, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
         goto out;
     }
-    /* RFC 6265bis §4.1.3.2: the __Host- prefix pins the cookie to this host, https only. */
-    app.cookie_secure = strncmp(issuer, "https://", 8) == 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    sem_init(&app.password_slots, 0, ncpu > 0 ? (unsigned)ncpu : 1);
-    app.session_cookie = app.cookie_secure ? "__Host-vk_session" : "vk_session";
-    app.csrf_cookie = app.cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
 
     struct vk_http_opts ho = {
         .fd = fd,
@@ -183,16 +153,7 @@ out:
     vk_http_stop(srv);
     if (fd >= 0)
         close(fd);
-    free(app.discovery_json);
-    free(app.oidc_json);
-    vk_wipe(app.csrf_key, sizeof app.csrf_key);
-    if (app.session_cookie != NULL)
-        sem_destroy(&app.password_slots);
-    vk_auth_limiter_free(app.limiter);
-    vk_auth_limiter_free(app.login_limiter);
-    vk_auth_limiter_free(app.addr_limiter);
-    vk_client_cache_free(app.clients);
-    vk_keyring_free(app.keys);
+    vk_app_clear(&app);
     vk_store_close(st);
     vk_log_stop();
     return status;

@@ -22,6 +22,13 @@ void vk_config_defaults(struct vk_config *c)
     c->refresh_token_idle_ttl = 14 * 86400;
     c->refresh_grace = 0;
     c->conn_limit = 1024;
+    /* client secrets, per client and address: 20 free failures, then 60 s doubling to 15 min
+     * (OAuth 2.1 §2.4.1); user logins per account: 3 free failures, then 1 s doubling to a
+     * 15-minute lockout; per address: 10 free, doubling to one minute only, because behind a
+     * proxy without --trusted-proxy every user shares one address. */
+    c->client_limit = (struct vk_limit_policy){20, 60, 900, 900};
+    c->login_limit = (struct vk_limit_policy){3, 1, 900, 3600};
+    c->addr_limit = (struct vk_limit_policy){10, 1, 60, 3600};
     static const struct {
         const char *env;
         const char *key;

@@ -8,13 +8,14 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/limits.h"
 
 struct vk_config {
     char data[1024];          /* data directory (SQLite) or a postgres:// DSN */
     char listen[256];         /* HOST:PORT */
     char issuer[512];         /* empty: derived from the bound address at start */
-    char audience[512];
-    char trusted_proxy[64];   /* peer address whose X-Forwarded-For is believed (empty: none) */       /* default `aud` when neither the request nor the client names one */
+    char audience[512];       /* default `aud` when neither the request nor the client names one */
+    char trusted_proxy[64];   /* peer address whose X-Forwarded-For is believed (empty: none) */
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
     int64_t code_ttl;         /* authorization codes: 60 s */
@@ -26,6 +27,11 @@ struct vk_config {
     unsigned threads;         /* HTTP worker threads, 0 = CPUs */
     unsigned conn_limit;
     bool issuer_explicit;
+    /* Failed-attempt policies (docs/security.md): client secrets per client and address, user
+     * logins per account, user logins per source address. */
+    struct vk_limit_policy client_limit;
+    struct vk_limit_policy login_limit;
+    struct vk_limit_policy addr_limit;
 };
 
 /* Fills defaults (design.md §6), then VALETKEY_DATA and friends. */

@@ -31,7 +31,8 @@ struct vk_metrics {
 
 struct vk_app {
     const struct vk_config *cfg;
-    const char *issuer; /* cfg->issuer or the bound address */
+    const char *issuer; /* cfg->issuer or the bound address (points at issuer_buf) */
+    char issuer_buf[600];
     struct vk_store *st;
     struct vk_keyring *keys;
     struct vk_auth_limiter *limiter;       /* client authentication failures */
@@ -49,7 +50,17 @@ struct vk_app {
     const char *session_cookie;
     const char *csrf_cookie;
     sem_t password_slots; /* bounds concurrent Argon2 verifications */
+    bool password_slots_ready;
 };
+
+/* Builds the app on an open store: the keyring (creating the first signing keys when there are
+ * none), the limiters with the configuration's policies, the client cache, the discovery
+ * documents and the CSRF key. `cfg` and `st` are borrowed and must outlive the app; `issuer` is
+ * copied. On error everything built so far is released and err says why. */
+int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store *st,
+                const char *issuer, int64_t now, struct vk_err *err);
+/* Releases what vk_app_init built (not the store or the configuration). Safe on a zeroed app. */
+void vk_app_clear(struct vk_app *app);
 
 /* The route table (oauth/routes.c). */
 extern const struct vk_router vk_oauth_router;

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { startServer, mkDataDir, runCli, cliJson, recordSecret } from './lib/server.mjs';
+import { startServer, mkDataDir, runCli, cliJson, recordSecret } from '../lib/harness.mjs';
 import { FORM, basicAuth } from './lib/http.mjs';
 
 const PASSWORD = 'correct horse battery staple';

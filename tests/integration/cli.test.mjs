@@ -3,7 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { BIN, startServer, addClient, mkDataDir, rmDataDir, runCli, cliJson, recordSecret, sleep } from './lib/server.mjs';
+import { BIN, startServer, addClient, mkDataDir, rmDataDir, runCli, cliJson, recordSecret, sleep } from '../lib/harness.mjs';
 import {
   postForm, getToken, tokenRequest, assertOAuthError, assertActive, basicAuth,
 } from './lib/http.mjs';

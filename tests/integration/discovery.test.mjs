@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 import { importJWK } from 'jose';
-import { startServer, addClient, mkDataDir, rmDataDir, recordSecret } from './lib/server.mjs';
+import { startServer, addClient, mkDataDir, rmDataDir, recordSecret } from '../lib/harness.mjs';
 import { verifyAccessToken, scopeSet, audList } from './lib/jwt.mjs';
 
 const insecure = { [oauth.allowInsecureRequests]: true };

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, mkDataDir, runCli, cliJson, recordSecret } from './lib/server.mjs';
+import { startServer, mkDataDir, runCli, cliJson, recordSecret } from '../lib/harness.mjs';
 
 let server, conf, pub;
 const REQUESTS = 1500;

@@ -2,7 +2,7 @@
 // log line per request, and two servers side by side on port 0.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, addClient, mkDataDir, rmDataDir, sleep } from './lib/server.mjs';
+import { startServer, addClient, mkDataDir, rmDataDir, sleep } from '../lib/harness.mjs';
 import {
   FORM, postForm, getToken, assertOAuthError, basicAuth, rawRequest, readResponse, describe as desc,
 } from './lib/http.mjs';

@@ -2,7 +2,7 @@
 // issue, or no longer stands behind, is exactly {"active": false}.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, addClient, mkDataDir, rmDataDir, sleep } from './lib/server.mjs';
+import { startServer, addClient, mkDataDir, rmDataDir, sleep } from '../lib/harness.mjs';
 import {
   postForm, getToken, introspect, assertOAuthError, assertNoStore, assertActive, assertInactive,
   basicAuth, describe as desc,

@@ -2,7 +2,7 @@
 // unknown tokens are 200; a client cannot revoke another client's token.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, addClient, mkDataDir, rmDataDir } from './lib/server.mjs';
+import { startServer, addClient, mkDataDir, rmDataDir } from '../lib/harness.mjs';
 import {
   postForm, getToken, revoke, assertOAuthError, assertActive, assertInactive, basicAuth, describe as desc,
 } from './lib/http.mjs';

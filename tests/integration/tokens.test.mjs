@@ -2,7 +2,7 @@
 // lifetimes, error responses (RFC 6749 §5.2) and the RFC 9068 access token, checked with jose.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, addClient, mkDataDir, rmDataDir, recordSecret, runCli } from './lib/server.mjs';
+import { startServer, addClient, mkDataDir, rmDataDir, recordSecret, runCli } from '../lib/harness.mjs';
 import {
   FORM, postForm, tokenRequest, assertNotInLog, getToken, assertOAuthError, assertNoStore, basicAuth, describe as desc,
 } from './lib/http.mjs';

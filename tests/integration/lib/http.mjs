@@ -2,7 +2,7 @@
 // and assertions on OAuth error responses. Every credential or token seen is recorded.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { recordSecret, sleep } from './server.mjs';
+import { recordSecret, sleep } from '../../lib/harness.mjs';
 
 export const FORM = 'application/x-www-form-urlencoded';
 

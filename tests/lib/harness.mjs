@@ -1,6 +1,8 @@
-// Test harness for the valetkey integration suite: fresh data directories, the CLI, and real
-// `valetkey serve` processes on 127.0.0.1:0 whose stderr (the log) goes to a file that the
-// log-leak check (lib/leakcheck.mjs, run by run.sh) scans for every secret recorded here.
+// The one test harness of the integration and browser suites: fresh data directories, the CLI,
+// and real `valetkey serve` processes on 127.0.0.1:0 whose stderr (the log) goes to a file that
+// the log-leak check (tests/lib/leakcheck.mjs, run by tests/lib/run-suite.sh) scans for every
+// secret recorded here. Node built-ins only, so both suites can import it whatever their
+// node_modules hold.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,15 +13,16 @@ import assert from 'node:assert/strict';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Absolute path of the binary under test. */
-export const BIN = path.resolve(process.env.VALETKEY_BIN || path.join(here, '..', '..', '..', 'build', 'valetkey'));
+export const BIN = path.resolve(process.env.VALETKEY_BIN || path.join(here, '..', '..', 'build', 'valetkey'));
 
 /** Per-run log directory (run.sh creates it and exports VALETKEY_TEST_LOGDIR). */
 export const LOGDIR = (() => {
   let dir = process.env.VALETKEY_TEST_LOGDIR;
   if (!dir) {
     // Running a test file directly (node --test file): make a directory of our own.
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-it-logs-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-test-logs-'));
     process.env.VALETKEY_TEST_LOGDIR = dir;
+    process.stderr.write(`# VALETKEY_TEST_LOGDIR not set; logs and secrets.txt go to ${dir}\n`);
   }
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -38,6 +41,16 @@ export function recordSecret(value) {
   return value;
 }
 
+/** Records every token a token-endpoint response (or `client add` output) carries. */
+export function recordTokens(json) {
+  if (json && typeof json === 'object') {
+    for (const k of ['access_token', 'refresh_token', 'id_token', 'client_secret']) {
+      if (typeof json[k] === 'string') recordSecret(json[k]);
+    }
+  }
+  return json;
+}
+
 // The environment every child gets: ours minus any VALETKEY_* setting that could point the
 // binary at another data directory or configuration.
 function childEnv() {
@@ -48,7 +61,7 @@ function childEnv() {
 
 /** A fresh, empty data directory under the system temp dir. */
 export function mkDataDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-it-data-'));
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-test-data-'));
 }
 
 export function rmDataDir(dir) {
@@ -88,8 +101,8 @@ export function runCli(dataDir, words, args = [], { input } = {}) {
 }
 
 /** Runs a CLI command that must succeed and print JSON; returns the parsed value. */
-export function cliJson(dataDir, words, args = []) {
-  const r = runCli(dataDir, words, args);
+export function cliJson(dataDir, words, args = [], opts = {}) {
+  const r = runCli(dataDir, words, args, opts);
   assert.equal(r.status, 0, `valetkey ${r.argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   try {
     return JSON.parse(r.stdout);
@@ -99,21 +112,31 @@ export function cliJson(dataDir, words, args = []) {
 }
 
 /**
- * `valetkey client add` with options { name, grants[], scope, resources[], ttl, authMethod, extra[] }.
- * Returns the printed object; the secret is recorded.
+ * `valetkey client add` with options { name, grants[], scope, resources[], ttl, authMethod,
+ * redirectUris[], postLogoutUris[], public, firstParty, idTokenAlg, extra[] }. Returns the
+ * printed object; the secret (a confidential client must get one) is recorded.
  */
 export function addClient(dataDir, opts = {}) {
   const args = ['--name', opts.name ?? `client-${seq + 1}`];
   for (const g of opts.grants ?? []) args.push('--grant', g);
   if (opts.scope !== undefined) args.push('--scope', opts.scope);
   for (const r of opts.resources ?? []) args.push('--resource', r);
+  for (const u of opts.redirectUris ?? []) args.push('--redirect-uri', u);
+  for (const u of opts.postLogoutUris ?? []) args.push('--post-logout-redirect-uri', u);
   if (opts.ttl !== undefined) args.push('--access-token-ttl', String(opts.ttl));
   if (opts.authMethod !== undefined) args.push('--auth-method', opts.authMethod);
+  if (opts.public) args.push('--public');
+  if (opts.firstParty) args.push('--first-party');
+  if (opts.idTokenAlg) args.push('--id-token-alg', opts.idTokenAlg);
   args.push(...(opts.extra ?? []));
   const c = cliJson(dataDir, ['client', 'add'], args);
-  assert.equal(typeof c.client_id, 'string', 'client add: client_id');
-  assert.equal(typeof c.client_secret, 'string', 'client add: client_secret');
-  recordSecret(c.client_secret);
+  assert.equal(typeof c.client_id, 'string', `client add: no client_id in ${JSON.stringify(Object.keys(c))}`);
+  if (opts.public || opts.authMethod === 'none') {
+    assert.equal(c.client_secret, undefined, 'a public client must not get a secret');
+  } else {
+    assert.equal(typeof c.client_secret, 'string', 'client add: a confidential client needs a client_secret');
+    recordSecret(c.client_secret);
+  }
   return c;
 }
 
@@ -201,8 +224,13 @@ export async function startServer({ dataDir, args = [], issuer, timeoutMs = 1000
     async stop({ signal = 'SIGTERM', timeoutMs: t = 8000, removeData = dataDir === undefined } = {}) {
       if (exited) {
         if (removeData) rmDataDir(dir);
-        assert.fail(`valetkey serve exited before the test stopped it (code ${exited.code}, signal ` +
-          `${exited.signal}): it crashed or something else signalled it; log tail: ${readTail(logFile)}`);
+        const why = /event=server\.stopping signal=(\d+)/.exec(fs.readFileSync(logFile, 'utf8'));
+        const cause = why
+          ? `: it logged that it received signal ${why[1]}, which this test never sends before ` +
+            'stop() (another process on this machine signalled it)'
+          : ': it crashed';
+        assert.fail(`valetkey serve exited before the test stopped it (code ${exited.code}, ` +
+          `signal ${exited.signal})${cause}; log tail: ${readTail(logFile)}`);
       }
       proc.kill(signal);
       let tm;
