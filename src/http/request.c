@@ -126,3 +126,22 @@ int vk_response_oauth_error(struct vk_response *rs, struct vk_arena *a, int stat
         return VK_ENOMEM;
     return vk_response_json(rs, a, status, body, strlen(body));
 }
+
+void vk_response_defer(struct vk_response *rs, vk_deferred_fn fn, void *arg)
+{
+    rs->defer_fn = fn;
+    rs->defer_arg = arg;
+}
+
+int vk_response_run_deferred(void *app, const struct vk_request *rq, struct vk_response *rs)
+{
+    vk_deferred_fn fn = rs->defer_fn;
+    void *arg = rs->defer_arg;
+    if (fn == NULL)
+        return VK_OK;
+    memset(rs, 0, sizeof *rs);
+    int rc = fn(app, rq, rs, arg);
+    rs->defer_fn = NULL; /* a deferral asked for by fn itself is not honoured */
+    rs->defer_arg = NULL;
+    return rc;
+}

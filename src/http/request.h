@@ -52,6 +52,14 @@ struct vk_request {
 
 #define VK_MAX_RESP_HEADERS 16
 
+struct vk_response;
+
+/* Deferred work: a function that computes a response off the HTTP worker thread, for handlers
+ * whose work is long or CPU-heavy (Argon2 password hashing) and would otherwise stall every other
+ * connection served by the same libmicrohttpd worker thread. See vk_response_defer. */
+typedef int (*vk_deferred_fn)(void *app, const struct vk_request *rq, struct vk_response *rs,
+                              void *arg);
+
 struct vk_response {
     int status;
     const char *content_type;
@@ -60,6 +68,8 @@ struct vk_response {
     const char *body; /* arena or static */
     size_t body_len;
     const char *log_client; /* client id for the access log (arena or static), or NULL */
+    vk_deferred_fn defer_fn; /* set by vk_response_defer, else NULL */
+    void *defer_arg;
 };
 
 /* Case-insensitive header lookup; false when absent. When the header repeats, *dup is set. */
@@ -89,6 +99,30 @@ int vk_response_oauth_error(struct vk_response *rs, struct vk_arena *a, int stat
 /* A text/plain or other body with the given content type (static string). */
 int vk_response_text(struct vk_response *rs, struct vk_arena *a, int status,
                      const char *content_type, const char *body, size_t len);
+
+/* Asks the HTTP layer to compute the response with fn(app, rq, fresh_rs, arg) on its bounded
+ * pool of deferred-work threads (http/server.c) instead of on the worker thread that called the
+ * handler. The contract:
+ *  - The handler returns VK_OK with *rs already filled with the FALLBACK response: the one sent,
+ *    at once, when the pool cannot take the job (every thread busy and its short queue full) or
+ *    when the server is shutting down before the job started (a 503 with Retry-After, say). The
+ *    fallback must be complete and valid on its own; it is not sent when fn runs.
+ *  - fn runs at most once, on a pool thread, while the connection is suspended: it gets the same
+ *    rq (its arena, body and headers stay valid) and a zeroed response, which it fills and
+ *    returns like a handler (an error code gives the usual clean 400/503). Only one thread uses
+ *    rq and its arena at a time: the handler's thread until it returns, then fn's. fn must not
+ *    call vk_response_defer again (ignored).
+ *  - arg is borrowed (typically allocated in rq->arena) and must stay valid until the response is
+ *    sent; since fn may never run, arg must not own anything that needs releasing other than
+ *    arena memory.
+ *  - fn must be bounded in time: shutdown waits for running jobs (docs/architecture.md).
+ * Handlers driven without the HTTP server (unit tests) finish the job with
+ * vk_response_run_deferred. */
+void vk_response_defer(struct vk_response *rs, vk_deferred_fn fn, void *arg);
+/* Runs a deferral requested by a handler synchronously on the calling thread, replacing *rs with
+ * what fn produced (the fallback is discarded). Returns fn's result; VK_OK when nothing was
+ * deferred. For tests and callers outside the HTTP server. */
+int vk_response_run_deferred(void *app, const struct vk_request *rq, struct vk_response *rs);
 
 /* JSON string escaping of s (without the quotes) appended into an arena string. */
 char *vk_json_escape(struct vk_arena *a, vk_str s);

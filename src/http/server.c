@@ -16,16 +16,22 @@
 #include <microhttpd.h>
 
 #include "base/clock.h"
+#include "base/cpu.h"
 #include "base/crypto.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "http/pool.h"
 
 struct vk_http_server {
     struct MHD_Daemon *d;
     int fd;
     struct vk_http_opts o;
     atomic_long in_flight;
+    struct vk_pool *pool; /* deferred work (vk_response_defer) */
 };
+
+/* Where a request's deferred work stands (conn_ctx.defer). */
+enum { DEFER_NONE, DEFER_QUEUED, DEFER_DONE, DEFER_CANCELLED };
 
 /* Per-request state, created in the URI callback (the first thing MHD tells us). */
 struct conn_ctx {
@@ -37,18 +43,30 @@ struct conn_ctx {
     size_t discarded;
     int bad_query;
     int done;
+    int route_idx;
+    /* Deferred work: the connection is suspended from submission until the job (or its
+     * cancellation at shutdown) resumes it; the worker thread then sends `drs` or `fallback`. */
+    struct vk_http_server *srv;
+    struct MHD_Connection *con;
+    atomic_int defer;
+    struct vk_response fallback;
+    struct vk_response drs;
+    int drc;
     struct vk_request rq; /* last, and its header array last in it: not zeroed (2 KiB) */
 };
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 {
     struct vk_http_server *s = cls;
-    (void)con;
     struct conn_ctx *c = malloc(sizeof *c);
     if (c == NULL)
         return NULL;
     memset(c, 0, offsetof(struct conn_ctx, rq) + offsetof(struct vk_request, headers));
     atomic_fetch_add(&s->in_flight, 1);
+    c->srv = s;
+    c->con = con;
+    c->route_idx = -1;
+    atomic_init(&c->defer, DEFER_NONE);
     c->start_us = vk_mono_us();
     vk_arena_init(&c->arena, VK_REQ_ARENA_CAP);
     c->rq.arena = &c->arena;
@@ -172,6 +190,64 @@ static enum MHD_Result error_now(struct vk_http_server *s, struct MHD_Connection
     return send_response(s, con, c, &rs, -1);
 }
 
+/* Sends a handler's (or a deferred function's) result: an error code or an unfilled response
+ * becomes a clean 400 or 503. */
+static enum MHD_Result finish(struct vk_http_server *s, struct MHD_Connection *con,
+                              struct conn_ctx *c, int rc, struct vk_response *rs)
+{
+    rs->defer_fn = NULL;
+    if (rc != VK_OK || rs->status == 0) {
+        memset(rs, 0, sizeof *rs);
+        int st = (rc == VK_EINVAL || rc == VK_ETOOBIG) ? 400 : 503;
+        const char *e = st == 400 ? "invalid_request" : "temporarily_unavailable";
+        if (vk_response_oauth_error(rs, &c->arena, st, e,
+                                    st == 400 ? "malformed request" : "try again later") != VK_OK) {
+            rs->status = st;
+            rs->body = "";
+        }
+    }
+    return send_response(s, con, c, rs, c->route_idx);
+}
+
+/* Pool thread: runs the deferred function, then hands the connection back to its worker. */
+static void defer_run(void *arg)
+{
+    struct conn_ctx *c = arg;
+    memset(&c->drs, 0, sizeof c->drs);
+    c->drc = c->fallback.defer_fn(c->srv->o.app, &c->rq, &c->drs, c->fallback.defer_arg);
+    /* What the router adds after a handler returns, it adds to a deferred result too. */
+    const struct vk_router *r = c->srv->o.router;
+    if (c->drc == VK_OK && c->route_idx >= 0 && (size_t)c->route_idx < r->n &&
+        r->routes[c->route_idx].cors)
+        c->drc = vk_response_header(&c->drs, &c->arena, "Access-Control-Allow-Origin", "*");
+    atomic_store(&c->defer, DEFER_DONE);
+    MHD_resume_connection(c->con);
+}
+
+/* The job never started (shutdown): the worker sends the fallback. */
+static void defer_cancel(void *arg)
+{
+    struct conn_ctx *c = arg;
+    atomic_store(&c->defer, DEFER_CANCELLED);
+    MHD_resume_connection(c->con);
+}
+
+/* The handler asked for deferred work (vk_response_defer): with a pool slot, suspend the
+ * connection (so this worker thread goes on serving its other connections) and queue the job;
+ * without one, send the handler's fallback at once. The slot is taken before suspending, so a
+ * job can never resume a connection that is not suspended yet. */
+static enum MHD_Result defer(struct vk_http_server *s, struct MHD_Connection *con,
+                             struct conn_ctx *c, struct vk_response *rs)
+{
+    if (!vk_pool_reserve(s->pool))
+        return finish(s, con, c, VK_OK, rs);
+    c->fallback = *rs;
+    atomic_store(&c->defer, DEFER_QUEUED);
+    MHD_suspend_connection(con);
+    vk_pool_submit(s->pool, c);
+    return MHD_YES;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -184,6 +260,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     if (c->done) {
         *upload_size = 0; /* an early response was queued; discard the rest */
         return MHD_YES;
+    }
+    switch (atomic_load(&c->defer)) {
+    case DEFER_NONE:
+        break;
+    case DEFER_DONE: /* resumed by defer_run */
+        return finish(s, con, c, c->drc, &c->drs);
+    case DEFER_CANCELLED:
+        return finish(s, con, c, VK_OK, &c->fallback);
+    default:
+        return MHD_YES; /* not resumed yet (MHD calls only after a resume) */
     }
     if (c->rq.path.p == NULL) {
         /* First call: headers are complete, no body yet. */
@@ -245,19 +331,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
     c->rq.body = (vk_str){c->body != NULL ? c->body : "", c->body_len};
     struct vk_response rs;
     memset(&rs, 0, sizeof rs);
-    int route_idx = -1;
-    int rc = vk_router_dispatch(s->o.router, s->o.app, &c->rq, &rs, &route_idx);
-    if (rc != VK_OK || rs.status == 0) {
-        memset(&rs, 0, sizeof rs);
-        int st = (rc == VK_EINVAL || rc == VK_ETOOBIG) ? 400 : 503;
-        const char *e = st == 400 ? "invalid_request" : "temporarily_unavailable";
-        if (vk_response_oauth_error(&rs, &c->arena, st, e,
-                                    st == 400 ? "malformed request" : "try again later") != VK_OK) {
-            rs.status = st;
-            rs.body = "";
-        }
-    }
-    return send_response(s, con, c, &rs, route_idx);
+    int rc = vk_router_dispatch(s->o.router, s->o.app, &c->rq, &rs, &c->route_idx);
+    if (rc == VK_OK && rs.defer_fn != NULL && rs.status != 0)
+        return defer(s, con, c, &rs);
+    return finish(s, con, c, rc, &rs);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
@@ -348,12 +425,16 @@ int vk_http_start(const struct vk_http_opts *o, struct vk_http_server **out, str
     s->fd = fd;
     s->o = *o;
     atomic_init(&s->in_flight, 0);
-    unsigned threads = o->threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 2;
+    unsigned threads = o->threads != 0 ? o->threads : vk_cpus_usable();
+    unsigned dthreads = o->defer_threads != 0 ? o->defer_threads : vk_cpus_usable();
+    unsigned dqueue = o->defer_queue != 0 ? o->defer_queue : 4 * dthreads;
+    if (vk_pool_start(dthreads, dqueue, defer_run, defer_cancel, &s->pool) != VK_OK) {
+        close(fd);
+        free(s);
+        return vk_err_set(err, VK_ENOMEM, "cannot start the deferred-work threads");
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
@@ -365,6 +446,7 @@ int vk_http_start(const struct vk_http_opts *o, struct vk_http_server **out, str
         (size_t)VK_CONN_MEMORY, MHD_OPTION_END);
     if (s->d == NULL) {
         close(fd);
+        vk_pool_stop(s->pool);
         free(s);
         return vk_err_set(err, VK_EIO, "cannot start the HTTP server");
     }
@@ -382,7 +464,15 @@ void vk_http_stop(struct vk_http_server *s)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* Deferred jobs not started get their fallback; running ones finish. MHD must not be stopped
+     * while a connection is still suspended (it aborts), so wait for every job to resume its. */
+    vk_pool_close(s->pool);
+    while (vk_pool_busy(s->pool) > 0) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->d);
+    vk_pool_stop(s->pool);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     free(s);

@@ -17,7 +17,9 @@ typedef void (*vk_http_done_fn)(void *app, const struct vk_request *rq,
 
 struct vk_http_opts {
     int fd;                 /* a listening socket from vk_http_listen (consumed) */
-    unsigned threads;       /* worker threads (0: number of CPUs) */
+    unsigned threads;       /* worker threads (0: the CPUs this process may use) */
+    unsigned defer_threads; /* deferred-work threads (0: the CPUs this process may use) */
+    unsigned defer_queue;   /* deferred jobs that may wait beyond those running (0: 4 per thread) */
     unsigned conn_limit;    /* concurrent connections */
     unsigned timeout_s;     /* idle connection timeout */
     const struct vk_router *router;
