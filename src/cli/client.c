@@ -67,34 +67,12 @@ static int append(char *buf, size_t n, const char *v, char sep)
     return 0;
 }
 
-/* Redirect URIs: absolute, no fragment, https, or http only on loopback (RFC 9700 §2.6 / OAuth
- * 2.1 §1.5), or a private-use scheme for native apps (RFC 8252 §7.1). Stored verbatim: the
- * comparison at /authorize is exact. */
+/* Redirect URIs are checked by the same parser /authorize matches with (grant/redirect_uri.c):
+ * https, http only on a loopback host, or a reverse-domain private-use scheme; no user
+ * information, no fragment. Stored verbatim: the comparison at /authorize is exact. */
 static const char *check_redirect_uri(const char *u)
 {
-    vk_str s = vk_str_c(u);
-    if (s.len == 0 || s.len > 2000 || !vk_str_is_visible_ascii(s, false))
-        return "must be visible ASCII without spaces";
-    if (strchr(u, '#') != NULL)
-        return "must not contain a fragment";
-    if (!vk_resource_syntax_ok(s))
-        return "must be an absolute URI";
-    if (strncmp(u, "https://", 8) == 0)
-        return u[8] != '\0' && u[8] != '/' ? NULL : "needs a host";
-    if (strncmp(u, "http://", 7) == 0) {
-        const char *h = u + 7;
-        if (strncmp(h, "127.0.0.1", 9) == 0 && (h[9] == ':' || h[9] == '/' || h[9] == '\0'))
-            return NULL;
-        if (strncmp(h, "[::1]", 5) == 0 && (h[5] == ':' || h[5] == '/' || h[5] == '\0'))
-            return NULL;
-        if (strncmp(h, "localhost", 9) == 0 && (h[9] == ':' || h[9] == '/' || h[9] == '\0'))
-            return NULL;
-        return "http is allowed only for loopback addresses; use https";
-    }
-    if (strchr(u, '.') != NULL && strchr(u, ':') != NULL &&
-        strchr(u, '.') < strchr(u, ':'))
-        return NULL; /* reverse-domain private-use scheme, e.g. com.example.app:/cb */
-    return "must use https, loopback http, or a reverse-domain private-use scheme";
+    return vk_redirect_uri_check(vk_str_c(u), NULL);
 }
 
 static int cmd_add(struct vk_store *st, int argc, char **argv)
@@ -140,14 +118,14 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
         } else if (strcmp(o, "--redirect-uri") == 0) {
             const char *u = argv[++i], *why = check_redirect_uri(u);
             if (why != NULL)
-                return vk_cli_fail(2, "redirect URI %s", why);
+                return vk_cli_fail(2, "redirect URI '%s' %s", u, why);
             if (++n_redirect > VK_MAX_REDIRECT_URIS ||
                 append(redirects, sizeof redirects, u, '\n') != 0)
                 return vk_cli_fail(2, "too many redirect URIs");
         } else if (strcmp(o, "--post-logout-redirect-uri") == 0) {
             const char *u = argv[++i], *why = check_redirect_uri(u);
             if (why != NULL)
-                return vk_cli_fail(2, "post-logout redirect URI %s", why);
+                return vk_cli_fail(2, "post-logout redirect URI '%s' %s", u, why);
             if (append(logout, sizeof logout, u, '\n') != 0)
                 return vk_cli_fail(2, "too many post-logout redirect URIs");
         } else if (strcmp(o, "--resource") == 0) {

@@ -30,11 +30,64 @@ int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, struct vk
 /* The grant types a client is registered for (space-separated) contain `grant`. */
 bool vk_client_has_grant(vk_str grant_types, const char *grant);
 
+/* --- URIs (RFC 3986) --------------------------------------------------------------------------- */
+
+#define VK_URI_MAX_LEN 2048 /* longer URIs are refused, never truncated */
+
+enum vk_uri_host_type {
+    VK_URI_HOST_REG_NAME = 0, /* a name (possibly empty), percent-encoding allowed */
+    VK_URI_HOST_IPV4 = 1,     /* IPv4address: four dec-octets, no leading zeros */
+    VK_URI_HOST_IPV6 = 2,     /* "[" IPv6address "]" */
+    VK_URI_HOST_IPFUTURE = 3, /* "[v..." IPvFuture "]" */
+};
+
+/* A URI split into its RFC 3986 §3 components. Every slice borrows from the parsed input; an
+ * absent component has its has_* flag false and an empty slice. */
+struct vk_uri {
+    vk_str scheme;                   /* as written (schemes are case-insensitive, §3.1) */
+    bool has_authority;              /* "//" followed */
+    bool has_userinfo;
+    vk_str userinfo;                 /* before the '@' */
+    vk_str host;                     /* as written; an IP literal keeps its brackets */
+    enum vk_uri_host_type host_type;
+    bool has_port;
+    vk_str port;                     /* *DIGIT: may be empty ("host:") */
+    vk_str path;
+    bool has_query;
+    vk_str query;                    /* without the '?' */
+    bool has_fragment;
+    vk_str fragment;                 /* without the '#' */
+};
+
+/* Parses `s` as an RFC 3986 §3 URI: scheme ":" hier-part [ "?" query ] [ "#" fragment ].
+ * Strict: every byte must be allowed where it stands (no spaces, no '\\', no non-ASCII, no
+ * second '@' or '#'), '%' must start a pct-encoded triplet, IP literals must be a valid
+ * IPv6address or IPvFuture. A host that is a valid IPv4address is typed as one (§3.2.2: the
+ * first matching rule wins). At most VK_URI_MAX_LEN bytes. VK_OK, or VK_EINVAL with *out zeroed.
+ * Pure and thread-safe. */
+int vk_uri_parse(vk_str s, struct vk_uri *out);
+/* True when the URI has an authority whose host is exactly "127.0.0.1" or "[::1]" (the loopback
+ * IP literals of RFC 8252 §7.3), compared byte for byte. */
+bool vk_uri_host_is_loopback_ip(const struct vk_uri *u);
+/* vk_uri_host_is_loopback_ip(), or the host is exactly "localhost" (RFC 8252 §8.3). */
+bool vk_uri_host_is_loopback(const struct vk_uri *u);
+
 /* --- redirect URIs (RFC 9700 §2.1, OAuth 2.1 §2.3.1) ---------------------------------------- */
 
-/* True when `requested` equals one of the newline-separated registered URIs by exact string
- * comparison. The one exception (RFC 8252 §7.3, checklist #1): a registered loopback IP literal
- * URI without a port (http://127.0.0.1/cb, http://[::1]/cb) matches the same URI with any port. */
+/* Checks a redirect URI (or post-logout redirect URI) against the rules for registering one:
+ * a valid RFC 3986 URI of at most VK_URI_MAX_LEN visible ASCII characters; no fragment
+ * (RFC 6749 §3.1.2); no user information; a port, if any, 1..65535; and either https with a
+ * host, or http only when the host is exactly 127.0.0.1, [::1] or localhost (RFC 9700 §2.6,
+ * checklist #6), or a private-use scheme that is a reverse domain name (RFC 8252 §7.1, e.g.
+ * com.example.app:/cb). Returns NULL when the URI is acceptable (then *out, if not NULL, holds
+ * its parts), otherwise a static sentence that completes "redirect URI ..." for an operator. */
+const char *vk_redirect_uri_check(vk_str uri, struct vk_uri *out);
+
+/* True when `requested` passes vk_redirect_uri_check() and equals one of the newline-separated
+ * registered URIs by exact string comparison (RFC 9700 §2.1). The one exception (RFC 8252 §7.3,
+ * checklist #1): a registered http URI on a loopback IP literal without a port
+ * (http://127.0.0.1/cb, http://[::1]/cb) matches the same URI with any port. `localhost` gets no
+ * such exception: it matches exactly or not at all. */
 bool vk_redirect_uri_match(vk_str registered, vk_str requested);
 
 /* --- PKCE (RFC 7636), S256 only --------------------------------------------------------------- */

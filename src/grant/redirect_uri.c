@@ -1,63 +1,79 @@
+/* Redirect URIs: the rules a URI must meet to be registered, and the match at /authorize and
+ * /logout. Both parse the URI with vk_uri_parse() (uri.c), so registration and matching cannot
+ * read one URI two ways: the loopback check once looked at the bytes after "http://", and
+ * "http://127.0.0.1:x@evil.example/cb" (user information "127.0.0.1:x", host evil.example)
+ * passed it. */
 #include "grant/grant.h"
 
 #include <string.h>
 
-#include "base/err.h"
-
-/* Splits "http://HOST[:PORT]REST" for loopback IP literals; false for anything else. */
-static bool loopback_parts(vk_str u, vk_str *host, bool *has_port, vk_str *rest)
+/* A port, when present, is 1..65535 (an empty "host:" is refused too). */
+static bool port_ok(const struct vk_uri *u)
 {
-    static const char *const hosts[] = {"127.0.0.1", "[::1]"};
-    if (!vk_str_starts_with_lit(u, "http://"))
-        return false;
-    vk_str after = {u.p + 7, u.len - 7};
-    for (size_t i = 0; i < 2; i++) {
-        size_t n = strlen(hosts[i]);
-        if (after.len < n || memcmp(after.p, hosts[i], n) != 0)
-            continue;
-        *host = (vk_str){after.p, n};
-        size_t j = n;
-        *has_port = false;
-        if (j < after.len && after.p[j] == ':') {
-            size_t k = j + 1;
-            while (k < after.len && after.p[k] >= '0' && after.p[k] <= '9')
-                k++;
-            if (k == j + 1 || k - j - 1 > 5)
-                return false;
-            uint64_t port = 0;
-            if (vk_parse_u64((vk_str){after.p + j + 1, k - j - 1}, 1, 65535, &port) != VK_OK)
-                return false; /* a port is 1..65535 */
-            *has_port = true;
-            j = k;
-        }
-        if (j < after.len && after.p[j] != '/' && after.p[j] != '?')
-            return false;
-        *rest = (vk_str){after.p + j, after.len - j};
-        return true;
-    }
-    return false;
+    uint64_t port;
+    return !u->has_port || (u->port.len <= 5 && vk_parse_u64(u->port, 1, 65535, &port) == VK_OK);
 }
 
-static bool loopback_any_port_match(vk_str reg, vk_str req)
+const char *vk_redirect_uri_check(vk_str uri, struct vk_uri *out)
 {
-    vk_str h1, h2, r1, r2;
-    bool p1, p2;
-    if (!loopback_parts(reg, &h1, &p1, &r1) || !loopback_parts(req, &h2, &p2, &r2))
-        return false;
-    /* only a registration without a port opts into the variable port */
-    return !p1 && vk_str_eq(h1, h2) && vk_str_eq(r1, r2);
+    struct vk_uri u;
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (uri.len == 0 || uri.len > VK_URI_MAX_LEN || !vk_str_is_visible_ascii(uri, false))
+        return "must be 1 to 2048 visible ASCII characters without spaces";
+    if (vk_uri_parse(uri, &u) != VK_OK)
+        return "is not a valid absolute URI (RFC 3986)";
+    /* RFC 6749 §3.1.2: the redirection endpoint URI MUST NOT include a fragment component. */
+    if (u.has_fragment)
+        return "must not contain a fragment";
+    /* User information is deprecated (RFC 3986 §3.2.1) and is what hides the real host in
+     * "http://127.0.0.1:x@evil.example/". */
+    if (u.has_userinfo)
+        return "must not contain user information (user@host)";
+    if (!port_ok(&u))
+        return "has a bad port (1..65535)";
+    if (vk_str_eq_nocase_lit(u.scheme, "https")) {
+        if (!u.has_authority || u.host.len == 0)
+            return "needs a host";
+    } else if (vk_str_eq_nocase_lit(u.scheme, "http")) {
+        /* RFC 9700 §2.6, OAuth 2.1 §1.5 / checklist #6: http only on loopback (RFC 8252 §7.3;
+         * `localhost` per §8.3 is allowed, but only for an exact match: see below). */
+        if (!vk_uri_host_is_loopback(&u))
+            return "may use http only with the host 127.0.0.1, [::1] or localhost; use https";
+    } else if (memchr(u.scheme.p, '.', u.scheme.len) == NULL) {
+        /* RFC 8252 §7.1: a private-use scheme is a reverse domain name (com.example.app:/cb),
+         * which also keeps out javascript:, data:, file: and the like. */
+        return "must use https, loopback http, or a reverse-domain private-use scheme";
+    }
+    if (out != NULL)
+        *out = u;
+    return NULL;
+}
+
+/* RFC 8252 §7.3 / checklist #1: a registered http loopback IP literal URI without a port matches
+ * the same URI with any port. Only the IP literals: RFC 8252 §8.3 recommends against localhost,
+ * and a name can resolve to something other than the loopback interface. */
+static bool loopback_any_port_match(const struct vk_uri *reg, const struct vk_uri *req)
+{
+    return vk_str_eq_lit(reg->scheme, "http") && vk_str_eq_lit(req->scheme, "http") &&
+           vk_uri_host_is_loopback_ip(reg) && !reg->has_port && vk_str_eq(reg->host, req->host) &&
+           vk_str_eq(reg->path, req->path) && reg->has_query == req->has_query &&
+           vk_str_eq(reg->query, req->query);
 }
 
 bool vk_redirect_uri_match(vk_str registered, vk_str requested)
 {
-    if (requested.len == 0)
+    struct vk_uri req, reg;
+    /* A requested URI that could not be registered today never matches, whatever an older
+     * registration holds. */
+    if (vk_redirect_uri_check(requested, &req) != NULL)
         return false;
     vk_str rest = registered, r;
     while (vk_str_next_token(&rest, '\n', &r)) {
         /* RFC 9700 §2.1: exact string comparison, no normalization, no prefixes. */
         if (vk_str_eq(r, requested))
             return true;
-        if (loopback_any_port_match(r, requested))
+        if (vk_redirect_uri_check(r, &reg) == NULL && loopback_any_port_match(&reg, &req))
             return true;
     }
     return false;

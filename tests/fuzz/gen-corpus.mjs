@@ -235,6 +235,43 @@ function seed(target, name, content) {
   s('value-raw-12289', 'a=' + 'x'.repeat(12289));
 }
 
+// ---------- uri (redirect URIs; "registered\nrequested" for the match) ----------
+{
+  const s = (n, c) => seed('uri', n, c);
+  s('https', 'https://app.example.com/cb');
+  s('https-port-query', 'https://app.example.com:8443/cb?x=1&y=%2F');
+  s('loopback-v4', 'http://127.0.0.1/native');
+  s('loopback-v6-port', 'http://[::1]:8080/cb');
+  s('localhost', 'http://localhost:3000/callback');
+  s('private-use', 'com.example.app:/oauth2redirect');
+  s('private-use-authority', 'com.example.app://cb');
+  s('userinfo-bypass', 'http://127.0.0.1:x@evil.example/cb');
+  s('userinfo-backslash', 'http://127.0.0.1\\@evil.example/cb');
+  s('userinfo-two-at', 'http://a@127.0.0.1@evil.example/cb');
+  s('userinfo-v6', 'http://[::1]@evil.example/cb');
+  s('fragment', 'https://app.example.com/cb#x');
+  s('empty-port', 'http://127.0.0.1:/cb');
+  s('port-too-big', 'http://127.0.0.1:65536/cb');
+  s('upper-scheme', 'HTTP://evil.example/cb');
+  s('leading-zero-v4', 'http://127.0.0.01/cb');
+  s('pct-host', 'http://%31%32%37.0.0.1/cb');
+  s('ipv6-forms', 'http://[1:2:3:4:5:6:7::]/cb');
+  s('ipv6-v4', 'https://[::ffff:192.0.2.1]/cb');
+  s('ipvfuture', 'https://[v7.a:b]/cb');
+  s('ipv6-bad', 'http://[1::2::3]/cb');
+  s('javascript', 'javascript:alert(1)');
+  s('no-scheme', '//evil.example/cb');
+  s('empty', '');
+  s('long-2048', 'https://app.example.com/' + 'a'.repeat(2048 - 24));
+  s('long-2049', 'https://app.example.com/' + 'a'.repeat(2049 - 24));
+  s('match-loopback-port', 'http://127.0.0.1/native\nhttp://127.0.0.1:51004/native');
+  s('match-loopback-v6', 'https://app.example.com/cb\nhttp://[::1]/v6?x=1\nhttp://[::1]:6000/v6?x=1');
+  s('match-localhost-port', 'http://localhost/cb\nhttp://localhost:3000/cb');
+  s('match-userinfo', 'http://127.0.0.1/native\nhttp://127.0.0.1:1@127.0.0.1/native');
+  s('match-exact', 'https://a.example/cb\nhttps://b.example/cb\nhttps://b.example/cb');
+  s('match-old-bad-registration', 'http://127.0.0.1:x@evil.example/cb\nhttp://127.0.0.1:x@evil.example/cb');
+}
+
 // ---------- basic (Authorization header values) ----------
 {
   const s = (n, c) => seed('basic', n, c);

@@ -87,6 +87,34 @@ describe('valetkey client', { timeout: 30000 }, () => {
     assertFails(runCli(dir, ['client', 'frobnicate'], []), 'unknown subcommand');
   });
 
+  it('client add parses redirect URIs (RFC 3986): no user information, http only on a loopback host', () => {
+    const bad = {
+      'http://127.0.0.1:x@evil.example/cb': /user information/,
+      'http://localhost@evil.example/cb': /user information/,
+      'https://user:pw@app.example.com/cb': /user information/,
+      'http://127.0.0.1\\@evil.example/cb': /not a valid absolute URI/,
+      'http://127.0.0.1.evil.example/cb': /http only with the host 127\.0\.0\.1, \[::1\] or localhost/,
+      'http://evil.example/cb': /http only/,
+      'HTTP://evil.example/cb': /http only/,
+      'https://app.example.com/cb#frag': /fragment/,
+      'http://127.0.0.1:/cb': /port/,
+      'javascript:alert(1)': /private-use scheme/,
+    };
+    for (const [u, why] of Object.entries(bad)) {
+      for (const opt of ['--redirect-uri', '--post-logout-redirect-uri']) {
+        const r = runCli(dir, ['client', 'add'], ['--name', 'x', '--public', opt, u, '--redirect-uri', 'https://ok.example/cb']);
+        assertFails(r, `${opt} ${u}`);
+        assert.equal(r.status, 2, `${opt} ${u}: a usage error`);
+        assert.match(r.stderr, why, `${opt} ${u}: says why`);
+        assert.equal(r.stdout, '', `${opt} ${u}: registers nothing`);
+      }
+    }
+    const ok = addClient(dir, { name: 'loopbacks', public: true, redirectUris: ['http://127.0.0.1/cb', 'http://[::1]:8080/cb', 'http://localhost:3000/cb', 'com.example.app:/cb'],
+      postLogoutUris: ['http://localhost:3000/'] });
+    assert.deepEqual(ok.redirect_uris, ['http://127.0.0.1/cb', 'http://[::1]:8080/cb', 'http://localhost:3000/cb', 'com.example.app:/cb']);
+    assert.deepEqual(ok.post_logout_redirect_uris, ['http://localhost:3000/']);
+  });
+
   it('client add refuses client_credentials for a public client (OAuth 2.1 §4.2)', () => {
     assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--public', '--grant', 'client_credentials']), '--public with client_credentials');
     assertFails(runCli(dir, ['client', 'add'], ['--name', 'x', '--auth-method', 'none']), '--auth-method none with the default grant');
