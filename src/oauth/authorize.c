@@ -28,6 +28,8 @@ static const char *const authz_params[] = {
     "code_challenge", "code_challenge_method", "prompt", "max_age", "resource", "response_mode",
     "login_hint",    "ui_locales", "acr_values", "display",  NULL};
 
+static const char *const authz_repeatable[] = {"resource", NULL}; /* RFC 8707 §2 */
+
 struct authz {
     struct vk_client client;
     vk_str redirect_uri; /* validated: one of the client's */
@@ -135,7 +137,9 @@ static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
     /* From here on, errors go back to the client (with state if there is exactly one). */
     if (vk_params_get(ps, "state", &az->state) > 1)
         az->state = VK_STR_NULL;
-    if (vk_params_find_repeat(ps, NULL, &dup) && !vk_str_eq_lit(dup, "resource"))
+    /* RFC 6749 §3.1: no parameter may appear more than once; RFC 8707 §2 makes `resource` the
+     * one exception. Every other name is checked, whichever repeats first. */
+    if (vk_params_find_repeat(ps, authz_repeatable, &dup))
         return redir_fail(oe, "invalid_request", "a parameter is repeated");
     if (vk_params_get(ps, "response_type", &v) == 0)
         return redir_fail(oe, "invalid_request", "response_type is required");

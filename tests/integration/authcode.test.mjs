@@ -170,6 +170,36 @@ test('PKCE is required, S256 only; errors go back with state and iss', async () 
   await expectRedirectError(authorizeUrl(conf, { prompt: 'none' }), 'login_required');
 });
 
+test('/authorize: every repeated parameter but resource is invalid_request, whatever repeats first', async () => {
+  const api = 'https://api.example.com', api2 = 'https://api2.example.com';
+  const res = addClient(['--name', 'Resources', '--redirect-uri', REDIRECT, '--scope', 'openid profile',
+    '--resource', api, '--resource', api2, '--first-party']);
+  const query = (client, extra) => new URL(authorizeUrl(client, extra)).search.slice(1);
+  const twoResources = `resource=${encodeURIComponent(api)}&resource=${encodeURIComponent(api2)}`;
+  // resource repeated on its own is allowed (RFC 8707 §2)
+  const ok = await fetch(`${server.url}/authorize?${twoResources}&${query(res)}`, { redirect: 'manual' });
+  assert.equal(ok.status, 200, 'two resources: the login page');
+  const repeats = {
+    response_type: 'token', code_challenge_method: 'plain', scope: 'openid', nonce: 'n2',
+    code_challenge: pkce().challenge, prompt: 'login', max_age: '5', response_mode: 'query', state: 'other',
+  };
+  for (const [name, second] of Object.entries(repeats)) {
+    const base = query(res, { nonce: 'n1', prompt: 'consent', max_age: '60', response_mode: 'query' });
+    const extra = `${encodeURIComponent(name)}=${encodeURIComponent(second)}`;
+    for (const [order, url] of [
+      ['resource first', `${server.url}/authorize?${twoResources}&${base}&${extra}`],
+      ['resource last', `${server.url}/authorize?${base}&${extra}&${twoResources}`],
+      ['no resource', `${server.url}/authorize?${base}&${extra}`],
+    ]) {
+      const r = await fetch(url, { redirect: 'manual' });
+      assert.equal(r.status, 303, `${name} twice (${order}): a redirect with an error, not the login page`);
+      const loc = new URL(r.headers.get('location'));
+      assert.equal(loc.searchParams.get('error'), 'invalid_request', `${name} twice (${order})`);
+      assert.equal(loc.searchParams.get('code'), null);
+    }
+  }
+});
+
 test('a code is single use, and its replay revokes the tokens it gave', async () => {
   const { code, verifier, loc, state } = await loginForCode(conf);
   assert.equal(loc.searchParams.get('state'), state);
