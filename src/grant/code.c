@@ -8,15 +8,17 @@ int vk_code_decide(const struct vk_code *c, vk_str client_id, vk_str redirect_ur
     *reused = false;
     /* One description for every invalid_grant: a specific one would tell whoever holds a code
      * whether it is a live code of another client (an oracle). */
-    /* RFC 9700 §4.2.4 / checklist #18: single use; a second redemption revokes. */
+    /* checklist #19: bound to the client. Checked before anything else, so a code presented by
+     * another client is only refused: it is not a replay by the client it was issued to, and a
+     * public client that found a spent code must not be able to revoke its owner's grant. */
+    if (!vk_str_eq_lit(client_id, c->client_id))
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
+    /* RFC 9700 §4.2.4 / checklist #18: single use; a second redemption by its client revokes. */
     if (c->used_at != 0) {
         *reused = true;
         return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     }
     if (now >= c->expires_at)
-        return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
-    /* checklist #19: bound to the client */
-    if (!vk_str_eq_lit(client_id, c->client_id))
         return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     /* checklist #20: redirect_uri, when sent, must be the one of the authorization request */
     if (redirect_uri.len > 0 && !vk_str_eq_lit(redirect_uri, c->redirect_uri))

@@ -103,8 +103,9 @@ bool vk_pkce_s256_ok(vk_str verifier, vk_str challenge);
 
 /* --- authorization codes ----------------------------------------------------------------------- */
 
-/* Decides a code redemption (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3). *reused is set when the code had
- * been redeemed before: the caller must then revoke everything issued from it (RFC 9700 §4.2.4).
+/* Decides a code redemption (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3). A code of another client is
+ * invalid_grant and nothing more. *reused is set when the code's own client presents it after it
+ * had been redeemed: the caller must then revoke everything issued from it (RFC 9700 §4.2.4).
  * redirect_uri may be empty (OAuth 2.1 clients may omit it); when present it must equal the one
  * of the authorization request. */
 int vk_code_decide(const struct vk_code *c, vk_str client_id, vk_str redirect_uri,

@@ -218,6 +218,26 @@ test('a code is single use, and its replay revokes the tokens it gave', async ()
   assert.equal(r.json.error, 'invalid_grant');
 });
 
+test('a spent code replayed by another client is invalid_grant and revokes nothing', async () => {
+  const { code, verifier } = await loginForCode(conf);
+  const first = await exchange(conf, code, verifier);
+  assert.equal(first.res.status, 200, JSON.stringify(first.json));
+  // a public client (client_id only) and a confidential one replay the spent code
+  for (const thief of [pub, other]) {
+    const replay = await exchange(thief, code, verifier);
+    assert.equal(replay.res.status, 400, `replay by ${thief.client_name}`);
+    assert.equal(replay.json.error, 'invalid_grant', `replay by ${thief.client_name}`);
+  }
+  assert.equal((await introspect(first.json.access_token)).active, true, 'the victim\'s access token lives');
+  assert.equal((await introspect(first.json.refresh_token)).active, true, 'the victim\'s refresh token lives');
+  const next = await token(conf, { grant_type: 'refresh_token', refresh_token: first.json.refresh_token });
+  assert.equal(next.res.status, 200, JSON.stringify(next.json));
+  // the client it was issued to replaying it still revokes everything (#18)
+  const own = await exchange(conf, code, verifier);
+  assert.equal(own.json.error, 'invalid_grant');
+  assert.deepEqual(await introspect(next.json.refresh_token), { active: false });
+});
+
 test('a code is bound to its client, redirect URI and PKCE verifier', async () => {
   const a = await loginForCode(conf);
   const stolen = await token(other, { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier });

@@ -162,6 +162,32 @@ static void used_code_reports_reuse_even_with_valid_proof(void **state)
     assert_string_equal(oe.error, "invalid_grant");
 }
 
+static void used_code_of_another_client_is_refused_without_reuse(void **state)
+{
+    (void)state;
+    struct vk_oauth_err oe = {0};
+    struct vk_code c = a_code();
+    bool reused = true;
+    c.used_at = NOW + 1;
+    /* Issue 6, review item 6: a spent code replayed by another (public) client must not revoke
+     * the grant of the client it was issued to. Valid proof or not, used or expired. */
+    assert_int_equal(vk_code_decide(&c, VK_STR("vk_c_other"), VK_STR_NULL, VK_STR(B_VERIFIER),
+                                    NOW + 2, &reused, &oe),
+                     VK_EOAUTH);
+    assert_string_equal(oe.error, "invalid_grant");
+    assert_false(reused);
+    reused = true;
+    assert_int_equal(vk_code_decide(&c, VK_STR("vk_c_other"), VK_STR("https://app.example.com/cb"),
+                                    VK_STR_NULL, NOW + 600, &reused, &oe),
+                     VK_EOAUTH);
+    assert_false(reused);
+    /* the client it was issued to: still a replay, after expiry too */
+    assert_int_equal(vk_code_decide(&c, VK_STR("vk_c_app"), VK_STR_NULL, VK_STR_NULL, NOW + 600,
+                                    &reused, &oe),
+                     VK_EOAUTH);
+    assert_true(reused);
+}
+
 static void refresh_state_transitions(void **state)
 {
     (void)state;
@@ -256,6 +282,7 @@ int main(void)
         cmocka_unit_test(code_redeems_once_with_the_right_binding),
         cmocka_unit_test(code_rejections),
         cmocka_unit_test(used_code_reports_reuse_even_with_valid_proof),
+        cmocka_unit_test(used_code_of_another_client_is_refused_without_reuse),
         cmocka_unit_test(refresh_state_transitions),
         cmocka_unit_test(grace_blob_opens_only_with_the_same_token),
         cmocka_unit_test(prompt_and_max_age),
