@@ -26,23 +26,63 @@ struct vk_client_creds {
     struct vk_secret secret;
 };
 
-/* A limiter of failed attempts per key (a client id, "u:<username>", "a:<address>") under a
- * struct vk_limit_policy (base/limits.h). */
+/* The attempt limiter (auth/limiter.c): counts events per key (a client and source network, an
+ * account, an account and network, a device cookie, a network) under a struct vk_limit_policy
+ * (base/limits.h), in a fixed table per process indexed by a keyed hash. A key the table does not
+ * hold never waits, so one key's failures can never refuse another key. All functions are
+ * thread-safe; a NULL limiter limits nothing. */
 struct vk_auth_limiter;
-int vk_auth_limiter_new(const struct vk_limit_policy *p, struct vk_auth_limiter **out);
+
+/* What a table does when a new key finds its whole window pinned (every entry there used up its
+ * free attempts). */
+enum vk_limiter_full {
+    /* Per-key tables: the new key is not recorded (vk_auth_limiter_hit returns false) and the
+     * caller charges the source address instead; a pinned entry is never evicted, since that
+     * would give its key a fresh set of free attempts. */
+    VK_LIMITER_KEEP_PINNED = 0,
+    /* Last-resort tables (source addresses): the least recently hit entry is evicted. */
+    VK_LIMITER_EVICT_OLDEST = 1,
+};
+
+/* Makes a limiter with its own random hash keys. *out is owned by the caller (release with
+ * vk_auth_limiter_free); VK_ENOMEM or VK_ECRYPTO on failure, *out NULL. */
+int vk_auth_limiter_new(const struct vk_limit_policy *p, enum vk_limiter_full full,
+                        struct vk_auth_limiter **out);
 void vk_auth_limiter_free(struct vk_auth_limiter *l);
-/* Seconds the key must still wait before its next attempt (0: go ahead). Thread-safe. */
+/* Seconds the key must still wait before its next attempt (0: go ahead). */
 int64_t vk_auth_limiter_wait(struct vk_auth_limiter *l, vk_str key, int64_t now);
-void vk_auth_limiter_fail(struct vk_auth_limiter *l, vk_str key, int64_t now);
+/* Records one event (a failure; for the success limits, a success). Returns false when the key
+ * could not be recorded (KEEP_PINNED table, window full of pinned entries): the caller must then
+ * charge a broader key with vk_auth_limiter_penalize. */
+bool vk_auth_limiter_hit(struct vk_auth_limiter *l, vk_str key, int64_t now);
+/* Records one event and raises the key's count to its free allowance first, so the key waits at
+ * once: the fallback charge for a source whose narrower key could not be recorded. */
+bool vk_auth_limiter_penalize(struct vk_auth_limiter *l, vk_str key, int64_t now);
+/* Forgets the key (after a success). */
 void vk_auth_limiter_reset(struct vk_auth_limiter *l, vk_str key);
+
+/* The part of a source address that limits count: an IPv4 address whole (IPv4-mapped IPv6 as
+ * IPv4), an IPv6 address by its /64 (whoever has one address of a /64 has all of them).
+ * Unparsable input is copied as is. out should hold VK_ADDR_NET_LEN bytes. */
+#define VK_ADDR_NET_LEN 64
+void vk_auth_addr_net(const char *addr, char *out, size_t n);
+
+/* The limiters client authentication consults; either may be NULL (not limited). */
+struct vk_client_auth_limits {
+    struct vk_auth_limiter *per_client; /* failed secrets per client id and source network */
+    struct vk_auth_limiter *per_addr;   /* failed attempts per source network, any client id */
+};
 
 /* Authenticates the client. On VK_OK *out is the client record (arena strings). Failure is
  * VK_EOAUTH with 401 invalid_client (www_auth set when Basic was used), the same answer for an
  * unknown client and a wrong secret. allow_public: whether a public client presenting only its
  * client_id is acceptable at this endpoint. Secrets are compared as SHA-256 digests in constant
  * time. A failure against a cached record is re-checked against the store, so a secret rotated a
- * moment ago works at once. VK_ESTORE/VK_ENOMEM for internal failures. */
-int vk_client_authenticate(struct vk_client_cache *cc, struct vk_auth_limiter *lim,
+ * moment ago works at once. Failures are counted (OAuth 2.1 §2.4.1) per client id and source
+ * network for existing confidential clients, and per source network for every failure,
+ * including unknown client ids, which take no space of their own (docs/security.md).
+ * VK_ESTORE/VK_ENOMEM for internal failures. */
+int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_auth_limits *lim,
                            struct vk_arena *a, const struct vk_client_creds *cr, bool allow_public,
                            const char *peer, int64_t now, struct vk_client *out,
                            struct vk_oauth_err *oe);

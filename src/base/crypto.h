@@ -46,6 +46,10 @@ int vk_seal(struct vk_secret key_secret, const char *label, const uint8_t *in, s
             uint8_t *out, size_t outsz, size_t *outlen);
 int vk_open(struct vk_secret key_secret, const char *label, const uint8_t *in, size_t n,
             uint8_t *out, size_t outsz, size_t *outlen);
+/* SipHash-2-4: a keyed 64-bit hash (a PRF) for tables indexed by values from the network, so
+ * that without the key nobody can choose values that land on the same slots. Fast, not a MAC
+ * for anything that leaves the process. Thread-safe. */
+uint64_t vk_siphash24(const uint8_t key[16], const void *data, size_t n);
 /* HMAC-SHA256. */
 void vk_hmac_sha256(const uint8_t *key, size_t klen, const void *data, size_t n,
                     uint8_t out[VK_DIGEST_LEN]);

@@ -3,6 +3,8 @@
 #ifndef VK_BASE_LIMITS_H
 #define VK_BASE_LIMITS_H
 
+#include <stdbool.h>
+
 #define VK_MAX_HEADER_BYTES (8 * 1024)  /* whole request line + headers; enforced by libmicrohttpd */
 /* libmicrohttpd's per-connection pool: holds the request line, the headers and MHD's parsed copy
  * of every query argument (about 50 bytes each), so a query of a few thousand tiny parameters
@@ -25,15 +27,19 @@
 #define VK_MAX_ID_LEN       128         /* client ids, key ids */
 #define VK_REQ_ARENA_CAP    (512 * 1024) /* per-request arena: body + parsed copies + response */
 
-/* A policy for counting failed attempts per key (a client and address, an account, an address):
- * after free_failures failures each further attempt waits base_delay seconds, doubling per
- * failure up to max_delay; failures older than `window` seconds are forgotten. The values live in
- * the configuration (config/), the counting in auth/. */
+/* A policy for counting attempts per key (a client and address, an account, an address, a device
+ * cookie). Failure counting (rate == false): after free_failures failures each further attempt
+ * waits base_delay seconds, doubling per failure up to max_delay; a key whose last failure is
+ * `window` seconds old is forgotten. Rate limiting (rate == true, successful logins): at most
+ * free_failures events per `window` seconds, in a burst or spread out (GCRA: one event every
+ * window / free_failures seconds, with a burst of free_failures); base_delay and max_delay are
+ * unused. The values live in the configuration (config/), the counting in auth/limiter.c. */
 struct vk_limit_policy {
     unsigned free_failures;
     long long base_delay;
     long long max_delay;
     long long window;
+    bool rate;
 };
 
 #endif

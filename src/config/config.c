@@ -22,13 +22,23 @@ void vk_config_defaults(struct vk_config *c)
     c->refresh_token_idle_ttl = 14 * 86400;
     c->refresh_grace = 0;
     c->conn_limit = 1024;
-    /* client secrets, per client and address: 20 free failures, then 60 s doubling to 15 min
-     * (OAuth 2.1 §2.4.1); user logins per account: 3 free failures, then 1 s doubling to a
-     * 15-minute lockout; per address: 10 free, doubling to one minute only, because behind a
-     * proxy without --trusted-proxy every user shares one address. */
-    c->client_limit = (struct vk_limit_policy){20, 60, 900, 900};
-    c->login_limit = (struct vk_limit_policy){3, 1, 900, 3600};
-    c->addr_limit = (struct vk_limit_policy){10, 1, 60, 3600};
+    /* The brute-force policy of docs/security.md. Client secrets: 20 free failures per client
+     * and network, then 60 s doubling to 15 min (OAuth 2.1 §2.4.1); 50 per network across all
+     * client ids, then 1 s doubling to 5 min. User logins: per account 5 free, then a delay of
+     * 1 s doubling to one minute at most, which a browser with a device cookie skips; the
+     * 15-minute lockout counts per account and network; per network 10 free across accounts,
+     * doubling to one minute only, because behind a proxy without --trusted-proxy every user
+     * shares one address; per device cookie 5 free, doubling to 15 min. Successful logins: 20
+     * per account and 100 per network in any 10 minutes. */
+    c->client_limit = (struct vk_limit_policy){20, 60, 900, 900, false};
+    c->client_addr_limit = (struct vk_limit_policy){50, 1, 300, 900, false};
+    c->login_limit = (struct vk_limit_policy){5, 1, 60, 3600, false};
+    c->login_pair_limit = (struct vk_limit_policy){5, 1, 900, 3600, false};
+    c->login_addr_limit = (struct vk_limit_policy){10, 1, 60, 3600, false};
+    c->device_limit = (struct vk_limit_policy){5, 1, 900, 3600, false};
+    c->login_ok_limit = (struct vk_limit_policy){20, 0, 0, 600, true};
+    c->login_ok_addr_limit = (struct vk_limit_policy){100, 0, 0, 600, true};
+    c->device_cookie_ttl = 90 * 86400;
     static const struct {
         const char *env;
         const char *key;
@@ -93,6 +103,8 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         return set_num(&c->refresh_token_idle_ttl, value, 60, 365 * 86400, key, err);
     if (strcmp(key, "refresh_grace_seconds") == 0)
         return set_num(&c->refresh_grace, value, 0, 10, key, err); /* a few seconds at most */
+    if (strcmp(key, "device_cookie_ttl") == 0)
+        return set_num(&c->device_cookie_ttl, value, 0, 365 * 86400, key, err);
     if (strcmp(key, "threads") == 0) {
         rc = set_num(&n, value, 0, 256, key, err);
         if (rc == VK_OK)

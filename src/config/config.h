@@ -27,11 +27,19 @@ struct vk_config {
     unsigned threads;         /* HTTP worker threads, 0 = CPUs */
     unsigned conn_limit;
     bool issuer_explicit;
-    /* Failed-attempt policies (docs/security.md): client secrets per client and address, user
-     * logins per account, user logins per source address. */
-    struct vk_limit_policy client_limit;
-    struct vk_limit_policy login_limit;
-    struct vk_limit_policy addr_limit;
+    /* Attempt limits (docs/security.md, "Brute force"); networks are IPv4 addresses and IPv6
+     * /64s (vk_auth_addr_net). */
+    struct vk_limit_policy client_limit;      /* failed client secrets per client and network */
+    struct vk_limit_policy client_addr_limit; /* failed client authentications per network */
+    struct vk_limit_policy login_limit;       /* failed logins per account, without a device
+                                                 cookie: a delay, never a long lockout */
+    struct vk_limit_policy login_pair_limit;  /* failed logins per account and network: the
+                                                 lockout */
+    struct vk_limit_policy login_addr_limit;  /* failed logins per network, any account */
+    struct vk_limit_policy device_limit;      /* failed logins per device cookie */
+    struct vk_limit_policy login_ok_limit;    /* successful logins per account (a rate) */
+    struct vk_limit_policy login_ok_addr_limit; /* successful logins per network (a rate) */
+    int64_t device_cookie_ttl; /* lifetime of the device cookie a login sets; 0: none */
 };
 
 /* Fills defaults (design.md §6), then VALETKEY_DATA and friends. */

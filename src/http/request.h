@@ -72,7 +72,8 @@ struct vk_response {
     void *defer_arg;
 };
 
-/* Case-insensitive header lookup; false when absent. When the header repeats, *dup is set. */
+/* Case-insensitive header lookup; false when absent. When the header repeats, *value is the
+ * first occurrence: callers that must refuse a repeat count them with vk_request_header_count. */
 bool vk_request_header(const struct vk_request *rq, const char *name, vk_str *value);
 /* Counts occurrences of a header. */
 size_t vk_request_header_count(const struct vk_request *rq, const char *name);

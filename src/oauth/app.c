@@ -22,11 +22,29 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
     int rc = vk_keyring_open(st, cfg->access_token_ttl, now, true, &app->keys, err);
     if (rc != VK_OK)
         goto fail;
-    if (vk_auth_limiter_new(&cfg->client_limit, &app->limiter) != VK_OK ||
-        vk_auth_limiter_new(&cfg->login_limit, &app->login_limiter) != VK_OK ||
-        vk_auth_limiter_new(&cfg->addr_limit, &app->addr_limiter) != VK_OK) {
-        rc = vk_err_set(err, VK_ENOMEM, "out of memory");
-        goto fail;
+    /* Per-key tables keep their pinned entries (the caller charges the network instead); the
+     * per-network tables, the last resort, evict the least recently hit one (auth/limiter.c). */
+    struct vk_login_limits *ll = &app->login_limits;
+    const struct {
+        const struct vk_limit_policy *p;
+        enum vk_limiter_full full;
+        struct vk_auth_limiter **out;
+    } limiters[] = {
+        {&cfg->client_limit, VK_LIMITER_KEEP_PINNED, &app->client_limits.per_client},
+        {&cfg->client_addr_limit, VK_LIMITER_EVICT_OLDEST, &app->client_limits.per_addr},
+        {&cfg->login_limit, VK_LIMITER_KEEP_PINNED, &ll->account},
+        {&cfg->login_pair_limit, VK_LIMITER_KEEP_PINNED, &ll->pair},
+        {&cfg->login_addr_limit, VK_LIMITER_EVICT_OLDEST, &ll->addr},
+        {&cfg->device_limit, VK_LIMITER_KEEP_PINNED, &ll->device},
+        {&cfg->login_ok_limit, VK_LIMITER_EVICT_OLDEST, &ll->ok},
+        {&cfg->login_ok_addr_limit, VK_LIMITER_EVICT_OLDEST, &ll->ok_addr},
+    };
+    for (size_t i = 0; i < sizeof limiters / sizeof limiters[0]; i++) {
+        rc = vk_auth_limiter_new(limiters[i].p, limiters[i].full, limiters[i].out);
+        if (rc != VK_OK) {
+            vk_err_set(err, rc, "cannot create the attempt limiters");
+            goto fail;
+        }
     }
     rc = vk_client_cache_new(st, &app->clients);
     if (rc != VK_OK) {
@@ -43,10 +61,16 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
         vk_err_set(err, rc, "cannot read the CSRF key from the store");
         goto fail;
     }
+    rc = st->ops->secret_get_or_create(st, "device", app->device_key);
+    if (rc != VK_OK) {
+        vk_err_set(err, rc, "cannot read the device-cookie key from the store");
+        goto fail;
+    }
     /* RFC 6265bis §4.1.3.2: the __Host- prefix pins the cookie to this host, https only. */
     app->cookie_secure = strncmp(app->issuer, "https://", 8) == 0;
     app->session_cookie = app->cookie_secure ? "__Host-vk_session" : "vk_session";
     app->csrf_cookie = app->cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
+    app->device_cookie = app->cookie_secure ? "__Host-vk_device" : "vk_device";
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (sem_init(&app->password_slots, 0, ncpu > 0 ? (unsigned)ncpu : 1) != 0) {
         rc = vk_err_set(err, VK_EIO, "cannot create the password semaphore");
@@ -68,9 +92,15 @@ void vk_app_clear(struct vk_app *app)
     vk_wipe(app->csrf_key, sizeof app->csrf_key);
     if (app->password_slots_ready)
         sem_destroy(&app->password_slots);
-    vk_auth_limiter_free(app->limiter);
-    vk_auth_limiter_free(app->login_limiter);
-    vk_auth_limiter_free(app->addr_limiter);
+    vk_wipe(app->device_key, sizeof app->device_key);
+    vk_auth_limiter_free(app->client_limits.per_client);
+    vk_auth_limiter_free(app->client_limits.per_addr);
+    vk_auth_limiter_free(app->login_limits.account);
+    vk_auth_limiter_free(app->login_limits.pair);
+    vk_auth_limiter_free(app->login_limits.addr);
+    vk_auth_limiter_free(app->login_limits.device);
+    vk_auth_limiter_free(app->login_limits.ok);
+    vk_auth_limiter_free(app->login_limits.ok_addr);
     vk_client_cache_free(app->clients);
     vk_keyring_free(app->keys);
     memset(app, 0, sizeof *app);

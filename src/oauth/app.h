@@ -29,15 +29,25 @@ struct vk_metrics {
     int64_t started_at;
 };
 
+/* The limiters of the login form (docs/security.md, "Brute force"); keys are "u:NAME",
+ * "p:NAME|NET", "a:NET" and "d:DEVICE-ID". */
+struct vk_login_limits {
+    struct vk_auth_limiter *account; /* failures per account, browsers without a device cookie */
+    struct vk_auth_limiter *pair;    /* failures per account and network */
+    struct vk_auth_limiter *addr;    /* failures per network, any account */
+    struct vk_auth_limiter *device;  /* failures per device cookie */
+    struct vk_auth_limiter *ok;      /* successes per account */
+    struct vk_auth_limiter *ok_addr; /* successes per network */
+};
+
 struct vk_app {
     const struct vk_config *cfg;
     const char *issuer; /* cfg->issuer or the bound address (points at issuer_buf) */
     char issuer_buf[600];
     struct vk_store *st;
     struct vk_keyring *keys;
-    struct vk_auth_limiter *limiter;       /* client authentication failures */
-    struct vk_auth_limiter *login_limiter; /* user login failures, per account */
-    struct vk_auth_limiter *addr_limiter;  /* user login failures, per source address */
+    struct vk_client_auth_limits client_limits; /* client authentication failures */
+    struct vk_login_limits login_limits;        /* user logins (oauth/authorize.c) */
     struct vk_client_cache *clients;
     struct vk_metrics metrics;
     const struct vk_router *router;
@@ -49,6 +59,8 @@ struct vk_app {
     bool cookie_secure;   /* issuer is https: Secure cookies with the __Host- prefix */
     const char *session_cookie;
     const char *csrf_cookie;
+    uint8_t device_key[VK_DIGEST_LEN]; /* HMAC key for device cookies, shared by all nodes */
+    const char *device_cookie;
     sem_t password_slots; /* bounds concurrent Argon2 verifications */
     bool password_slots_ready;
 };

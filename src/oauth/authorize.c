@@ -12,6 +12,7 @@
 #include <semaphore.h>
 #include <string.h>
 
+#include "auth/device.h"
 #include "auth/password.h"
 #include "base/b64url.h"
 #include "base/limits.h"
@@ -491,90 +492,231 @@ static int start_session(struct vk_app *app, const struct vk_request *rq, struct
     return rc;
 }
 
-int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
-{
-    struct vk_app *app = appv;
+/* A login attempt that passed its limits, on its way to the password check: what the check and
+ * everything after it need. Lives in the request arena. */
+struct login {
     struct vk_params ps;
     struct authz az;
-    struct vk_oauth_err oe = {0};
+    vk_str username;
+    struct vk_secret pw;
     struct vk_user user;
-    struct vk_session se;
-    vk_str username, password;
-    bool bad;
-    int rc = read_params(rq, &ps, &bad);
-    if (rc != VK_OK)
-        return rc;
-    if (bad)
-        return vk_oauth_html_error(rq, rs, 400, "Sign-in failed", "The form is malformed.");
-    if (!vk_oauth_csrf_ok(app, rq, &ps, "login"))
-        return vk_oauth_html_error(rq, rs, 403, "Sign-in failed",
-                                   "The sign-in form has expired or did not come from this "
-                                   "site. Go back to the application and start again.");
-    enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
-    if (rc != VK_OK)
-        return rc;
-    if (v != V_OK)
-        return handle_invalid(app, rq, rs, v, &az, &oe);
-    rs->log_client = az.client.id;
-    vk_params_get(&ps, "username", &username);
-    vk_params_get(&ps, "password", &password);
-    if (username.len == 0 || password.len == 0 || username.len > 64)
-        return show_login(app, rq, rs, &ps, &az, 400, "Enter your username and password.",
-                          username.len <= 64 ? username : VK_STR_NULL);
+    bool known;   /* the username names a user */
+    bool trusted; /* the browser has a valid device cookie for that user */
+    /* limiter keys (docs/security.md, "Brute force") */
+    vk_str account, pair, net, device;
+};
 
-    /* Growing delay, then lockout, per account and per source address; the same answer whether
-     * or not the account exists. */
-    char ukey[80], akey[80];
-    int un = snprintf(ukey, sizeof ukey, "u:%.*s", (int)username.len, username.p);
-    int an = snprintf(akey, sizeof akey, "a:%s", vk_oauth_peer(app, rq));
-    vk_str uk = {ukey, (size_t)un}, ak = {akey, (size_t)an};
-    int64_t wait = vk_auth_limiter_wait(app->login_limiter, uk, rq->now);
-    int64_t wait_a = vk_auth_limiter_wait(app->addr_limiter, ak, rq->now);
-    if (wait_a > wait)
-        wait = wait_a;
-    if (wait > 0) {
-        char *msg = vk_arena_printf(rq->arena,
-                                    "Too many failed attempts. Try again in %" PRId64 " seconds.",
-                                    wait);
-        if (msg == NULL)
-            return VK_ENOMEM;
-        return show_login(app, rq, rs, &ps, &az, 429, msg, username);
-    }
-    struct vk_secret pw = {password.p, password.len};
-    rc = app->st->ops->user_get_by_name(app->st, rq->arena, username, &user);
+/* prefix + x + sep + y as a limiter key in arena memory (byte-exact: x may hold any byte). */
+static int limiter_key(struct vk_arena *a, const char *prefix, vk_str x, const char *sep,
+                       vk_str y, vk_str *out)
+{
+    size_t np = strlen(prefix), ns = strlen(sep), n = np + x.len + ns + y.len;
+    char *k = vk_arena_alloc(a, n + 1);
+    *out = VK_STR_NULL;
+    if (k == NULL)
+        return VK_ENOMEM;
+    memcpy(k, prefix, np);
+    if (x.len > 0)
+        memcpy(k + np, x.p, x.len);
+    memcpy(k + np + x.len, sep, ns);
+    if (y.len > 0)
+        memcpy(k + np + x.len + ns, y.p, y.len);
+    k[n] = '\0';
+    *out = (vk_str){k, n};
+    return VK_OK;
+}
+
+/* The login page again, 429 with Retry-After (RFC 6585 §4). */
+static int show_too_many(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                         const struct login *lg, int64_t wait)
+{
+    char *msg = vk_arena_printf(rq->arena,
+                                "Too many sign-in attempts. Try again in %" PRId64 " seconds.",
+                                wait);
+    char *after = vk_arena_printf(rq->arena, "%" PRId64, wait);
+    if (msg == NULL || after == NULL)
+        return VK_ENOMEM;
+    int rc = vk_response_header(rs, rq->arena, "Retry-After", after);
+    if (rc != VK_OK)
+        return rc;
+    return show_login(app, rq, rs, &lg->ps, &lg->az, 429, msg, lg->username);
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Looks the user up, reads the device cookie and computes the limiter keys; *wait is how long
+ * this attempt must still wait (0: check the password). The policy (docs/security.md): a browser
+ * with a valid device cookie for this user is charged to that cookie alone; any other browser to
+ * the account (a short delay), the account and network (the lockout) and the network. Successful
+ * logins are limited per account and per network whoever sends them. */
+static int login_limits(struct vk_app *app, const struct vk_request *rq, struct login *lg,
+                        int64_t *wait)
+{
+    const struct vk_login_limits *ll = &app->login_limits;
+    char netbuf[VK_ADDR_NET_LEN];
+    vk_str cookie, user_id, dev_id;
+    *wait = 0;
+    int rc = app->st->ops->user_get_by_name(app->st, rq->arena, lg->username, &lg->user);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
         return rc;
+    lg->known = rc == VK_OK;
+    lg->trusted = lg->known && app->cfg->device_cookie_ttl > 0 &&
+                  vk_cookie_get(rq, app->device_cookie, &cookie) &&
+                  vk_device_cookie_check(app->device_key, cookie, rq->now,
+                                         app->cfg->device_cookie_ttl, &user_id,
+                                         &dev_id) == VK_OK &&
+                  vk_str_eq(user_id, vk_str_c(lg->user.id));
+    vk_auth_addr_net(vk_oauth_peer(app, rq), netbuf, sizeof netbuf);
+    vk_str net = vk_str_c(netbuf);
+    rc = limiter_key(rq->arena, "u:", lg->username, "", VK_STR_NULL, &lg->account);
+    if (rc == VK_OK)
+        rc = limiter_key(rq->arena, "p:", lg->username, "|", net, &lg->pair);
+    if (rc == VK_OK)
+        rc = limiter_key(rq->arena, "a:", net, "", VK_STR_NULL, &lg->net);
+    if (rc == VK_OK && lg->trusted)
+        rc = limiter_key(rq->arena, "d:", dev_id, "", VK_STR_NULL, &lg->device);
+    if (rc != VK_OK)
+        return rc;
+    int64_t w = max64(vk_auth_limiter_wait(ll->ok, lg->account, rq->now),
+                      vk_auth_limiter_wait(ll->ok_addr, lg->net, rq->now));
+    if (lg->trusted) {
+        w = max64(w, vk_auth_limiter_wait(ll->device, lg->device, rq->now));
+    } else {
+        w = max64(w, vk_auth_limiter_wait(ll->account, lg->account, rq->now));
+        w = max64(w, vk_auth_limiter_wait(ll->pair, lg->pair, rq->now));
+        w = max64(w, vk_auth_limiter_wait(ll->addr, lg->net, rq->now));
+    }
+    *wait = w;
+    return VK_OK;
+}
+
+/* Charges a failed password. A key that cannot be recorded (its window full of entries that
+ * are limiting) is never refused for it: the network is charged in full instead. */
+static void login_failed(struct vk_app *app, const struct vk_request *rq, const struct login *lg)
+{
+    const struct vk_login_limits *ll = &app->login_limits;
+    bool recorded = true;
+    if (lg->trusted) {
+        recorded = vk_auth_limiter_hit(ll->device, lg->device, rq->now);
+        if (!recorded)
+            vk_auth_limiter_penalize(ll->addr, lg->net, rq->now);
+        return;
+    }
+    recorded &= vk_auth_limiter_hit(ll->account, lg->account, rq->now);
+    recorded &= vk_auth_limiter_hit(ll->pair, lg->pair, rq->now);
+    if (recorded)
+        vk_auth_limiter_hit(ll->addr, lg->net, rq->now);
+    else
+        vk_auth_limiter_penalize(ll->addr, lg->net, rq->now);
+}
+
+/* After the right password: counts the success, forgets this browser's failures (never the
+ * account's: the owner signing in must not hand a guesser elsewhere fresh attempts) and gives the
+ * browser a fresh device cookie. */
+static int login_succeeded(struct vk_app *app, const struct vk_request *rq,
+                           struct vk_response *rs, const struct login *lg)
+{
+    const struct vk_login_limits *ll = &app->login_limits;
+    vk_auth_limiter_hit(ll->ok, lg->account, rq->now);
+    vk_auth_limiter_hit(ll->ok_addr, lg->net, rq->now);
+    vk_auth_limiter_reset(ll->pair, lg->pair);
+    if (lg->trusted)
+        vk_auth_limiter_reset(ll->device, lg->device);
+    if (app->cfg->device_cookie_ttl <= 0)
+        return VK_OK;
+    char dc[VK_DEVICE_COOKIE_MAX];
+    int rc = vk_device_cookie_make(app->device_key, lg->user.id, rq->now, dc, sizeof dc);
+    if (rc == VK_OK)
+        rc = vk_cookie_set(rs, rq->arena, app->device_cookie, dc,
+                           (long)app->cfg->device_cookie_ttl, app->cookie_secure);
+    return rc;
+}
+
+/* The password check and what follows it: the limiter bookkeeping, a stronger hash when the
+ * parameters were raised, the session, then consent or the code. */
+static int login_verify(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                        struct login *lg)
+{
+    struct vk_session se;
     /* Each verification costs ~19 MiB and ~15 ms of CPU: at most one per CPU at a time, so a
      * login flood cannot take the memory or starve the token endpoint. */
     sem_wait(&app->password_slots);
     bool ok = false;
-    if (rc == VK_OK && pw.len <= VK_PASSWORD_MAX_LEN)
-        ok = vk_password_verify(user.password_hash, pw);
+    if (lg->known && lg->pw.len <= VK_PASSWORD_MAX_LEN)
+        ok = vk_password_verify(lg->user.password_hash, lg->pw);
     else /* unknown user or over-long password: the same work, so the time tells nothing */
-        vk_password_dummy_verify(pw);
+        vk_password_dummy_verify(lg->pw);
     sem_post(&app->password_slots);
     if (!ok) {
-        vk_auth_limiter_fail(app->login_limiter, uk, rq->now);
-        vk_auth_limiter_fail(app->addr_limiter, ak, rq->now);
+        login_failed(app, rq, lg);
         /* Never the typed username: people type passwords into that field. */
-        vk_log_info("event=login.failed user_id=%s peer=%s", rc == VK_OK ? user.id : "-",
+        vk_log_info("event=login.failed user_id=%s device=%s peer=%s",
+                    lg->known ? lg->user.id : "-", lg->trusted ? "trusted" : "-",
                     vk_oauth_peer(app, rq));
-        return show_login(app, rq, rs, &ps, &az, 400, "Invalid username or password.", username);
+        return show_login(app, rq, rs, &lg->ps, &lg->az, 400, "Invalid username or password.",
+                          lg->username);
     }
-    vk_auth_limiter_reset(app->login_limiter, uk);
-    if (vk_password_needs_rehash(user.password_hash)) {
-        /* The parameters were raised since this hash was made: store a stronger one. */
-        char hash[VK_PASSWORD_HASH_MAX];
-        if (vk_password_hash(pw, hash, sizeof hash) == VK_OK &&
-            app->st->ops->user_upgrade_hash(app->st, user.id, user.password_hash, hash) == VK_OK)
-            vk_log_info("event=password.rehashed user_id=%s", user.id);
-        vk_wipe(hash, sizeof hash);
-    }
-    rc = start_session(app, rq, rs, &user, &se);
+    int rc = login_succeeded(app, rq, rs, lg);
     if (rc != VK_OK)
         return rc;
-    vk_log_info("event=login.ok user_id=%s client=%s", user.id, az.client.id);
-    return proceed(app, rq, rs, &ps, &az, &se, &user, false);
+    if (vk_password_needs_rehash(lg->user.password_hash)) {
+        /* The parameters were raised since this hash was made: store a stronger one. */
+        char hash[VK_PASSWORD_HASH_MAX];
+        if (vk_password_hash(lg->pw, hash, sizeof hash) == VK_OK &&
+            app->st->ops->user_upgrade_hash(app->st, lg->user.id, lg->user.password_hash,
+                                            hash) == VK_OK)
+            vk_log_info("event=password.rehashed user_id=%s", lg->user.id);
+        vk_wipe(hash, sizeof hash);
+    }
+    rc = start_session(app, rq, rs, &lg->user, &se);
+    if (rc != VK_OK)
+        return rc;
+    vk_log_info("event=login.ok user_id=%s client=%s", lg->user.id, lg->az.client.id);
+    return proceed(app, rq, rs, &lg->ps, &lg->az, &se, &lg->user, false);
+}
+
+int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
+{
+    struct vk_app *app = appv;
+    struct vk_oauth_err oe = {0};
+    vk_str password;
+    bool bad;
+    struct login *lg = vk_arena_alloc(rq->arena, sizeof *lg);
+    if (lg == NULL)
+        return VK_ENOMEM;
+    memset(lg, 0, sizeof *lg);
+    int rc = read_params(rq, &lg->ps, &bad);
+    if (rc != VK_OK)
+        return rc;
+    if (bad)
+        return vk_oauth_html_error(rq, rs, 400, "Sign-in failed", "The form is malformed.");
+    if (!vk_oauth_csrf_ok(app, rq, &lg->ps, "login"))
+        return vk_oauth_html_error(rq, rs, 403, "Sign-in failed",
+                                   "The sign-in form has expired or did not come from this "
+                                   "site. Go back to the application and start again.");
+    enum verdict v = validate(app, rq, &lg->ps, &lg->az, &oe, &rc);
+    if (rc != VK_OK)
+        return rc;
+    if (v != V_OK)
+        return handle_invalid(app, rq, rs, v, &lg->az, &oe);
+    rs->log_client = lg->az.client.id;
+    vk_params_get(&lg->ps, "username", &lg->username);
+    vk_params_get(&lg->ps, "password", &password);
+    if (lg->username.len == 0 || password.len == 0 || lg->username.len > 64)
+        return show_login(app, rq, rs, &lg->ps, &lg->az, 400, "Enter your username and password.",
+                          lg->username.len <= 64 ? lg->username : VK_STR_NULL);
+    lg->pw = (struct vk_secret){password.p, password.len};
+    /* The same answer whether or not the account exists. */
+    int64_t wait;
+    rc = login_limits(app, rq, lg, &wait);
+    if (rc != VK_OK)
+        return rc;
+    if (wait > 0)
+        return show_too_many(app, rq, rs, lg, wait);
+    return login_verify(app, rq, rs, lg);
 }
 
 /* --- POST /consent ------------------------------------------------------------------------ */

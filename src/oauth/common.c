@@ -119,7 +119,7 @@ int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
     int rc = vk_oauth_client_creds(rq, ps, &cr, oe);
     if (rc != VK_OK)
         return rc;
-    return vk_client_authenticate(app->clients, app->limiter, rq->arena, &cr, allow_public,
+    return vk_client_authenticate(app->clients, &app->client_limits, rq->arena, &cr, allow_public,
                                   vk_oauth_peer(app, rq), rq->now, client, oe);
 }
 
