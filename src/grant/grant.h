@@ -23,14 +23,17 @@ int vk_scope_decide(struct vk_arena *a, bool requested_present, vk_str requested
 
 /* RFC 8707 §2: a resource is an absolute URI without a fragment. */
 bool vk_resource_syntax_ok(vk_str uri);
-/* Checks n requested resources (invalid_target on syntax, count above VK_MAX_RESOURCES, or when
- * the client registered resources and one requested is not among them). */
-int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, struct vk_oauth_err *oe);
+/* Checks n requested resources (RFC 8707 §2, checklist #31). invalid_target on syntax, on a count
+ * above VK_MAX_RESOURCES, and for a resource the client may not name: one not among `registered`
+ * (space-separated) when the client registered resources, otherwise anything but `default_aud`
+ * (the server's default audience). */
+int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, vk_str default_aud,
+                       struct vk_oauth_err *oe);
 
 /* The grant types a client is registered for (space-separated) contain `grant`. */
 bool vk_client_has_grant(vk_str grant_types, const char *grant);
 
-/* --- URIs (RFC 3986) --------------------------------------------------------------------------- */
+/* --- URIs (RFC 3986) --------------------------------------------------------------------------*/
 
 #define VK_URI_MAX_LEN 2048 /* longer URIs are refused, never truncated */
 

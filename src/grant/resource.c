@@ -27,7 +27,8 @@ bool vk_resource_syntax_ok(vk_str uri)
     return true;
 }
 
-int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, struct vk_oauth_err *oe)
+int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, vk_str default_aud,
+                       struct vk_oauth_err *oe)
 {
     if (n > VK_MAX_RESOURCES)
         return vk_oauth_fail(oe, 400, "invalid_target", "too many resource values");
@@ -35,9 +36,14 @@ int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, struct vk
         if (!vk_resource_syntax_ok(res[i]))
             return vk_oauth_fail(oe, 400, "invalid_target",
                                  "resource must be an absolute URI without a fragment");
-        if (registered.len > 0 && !vk_scope_list_contains(registered, res[i]))
+        /* Checklist #31: a token reaches only the resource servers the client was registered
+         * for; a client registered for none gets the server's default audience and nothing
+         * else, so no client can mint a token for an arbitrary API by naming it. */
+        bool ok = registered.len > 0 ? vk_scope_list_contains(registered, res[i])
+                                     : default_aud.len > 0 && vk_str_eq(res[i], default_aud);
+        if (!ok)
             return vk_oauth_fail(oe, 400, "invalid_target",
-                                 "the client may not request tokens for this resource");
+                                 "the client is not registered for this resource");
     }
     return VK_OK;
 }

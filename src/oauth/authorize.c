@@ -178,7 +178,8 @@ static enum verdict validate(struct vk_app *app, const struct vk_request *rq,
         if (ps->v[i].value.len > 0 && vk_str_eq_lit(ps->v[i].name, "resource") &&
             nres <= VK_MAX_RESOURCES)
             res[nres++] = ps->v[i].value;
-    if (vk_resource_decide(res, nres, vk_str_c(az->client.resources), oe) != VK_OK)
+    if (vk_resource_decide(res, nres, vk_str_c(az->client.resources),
+                           vk_str_c(vk_oauth_default_audience(app)), oe) != VK_OK)
         return V_REDIRECT;
     struct vk_buf rb;
     vk_buf_init(&rb, 64 * 1024);
@@ -279,6 +280,40 @@ static void consent_purpose(char *out, size_t n, const struct vk_session *se, in
 
 #define CONSENT_FORM_TTL 600 /* seconds a consent form stays valid */
 
+/* The audiences a grant from this request can reach (what the consent page must name): the
+ * resources named at /authorize, which bound every later token (RFC 8707 §2.2); without them, any
+ * of the client's registered resources, which its token requests may name; without those, the
+ * server's default audience. With openid, also the issuer (its /userinfo), as token.c adds it. */
+static int consent_audiences(struct vk_app *app, struct vk_arena *a, const struct authz *az,
+                             const char ***out, size_t *n)
+{
+    const char *src = az->resources != NULL && az->resources[0] != '\0' ? az->resources
+                      : az->client.resources != NULL && az->client.resources[0] != '\0'
+                          ? az->client.resources
+                          : vk_oauth_default_audience(app);
+    size_t cap = 2;
+    vk_str rest = vk_str_c(src), t;
+    while (vk_str_next_token(&rest, ' ', &t))
+        cap++;
+    const char **v = vk_arena_alloc(a, cap * sizeof *v);
+    if (v == NULL)
+        return VK_ENOMEM;
+    size_t k = 0;
+    bool has_issuer = false;
+    rest = vk_str_c(src);
+    while (k + 1 < cap && vk_str_next_token(&rest, ' ', &t)) {
+        if ((v[k] = vk_arena_strdup(a, t)) == NULL)
+            return VK_ENOMEM;
+        has_issuer = has_issuer || strcmp(v[k], app->issuer) == 0;
+        k++;
+    }
+    if (!has_issuer && vk_scope_list_contains(vk_str_c(az->scope), VK_STR("openid")))
+        v[k++] = app->issuer;
+    *out = v;
+    *n = k;
+    return VK_OK;
+}
+
 static int show_consent(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
                         const struct vk_params *ps, const struct authz *az,
                         const struct vk_session *se, const struct vk_user *user)
@@ -315,9 +350,15 @@ static int show_consent(struct vk_app *app, const struct vk_request *rq, struct 
             return VK_ENOMEM;
         n++;
     }
+    const char **auds;
+    size_t n_auds;
+    rc = consent_audiences(app, rq->arena, az, &auds, &n_auds);
+    if (rc != VK_OK)
+        return rc;
     struct vk_buf b;
     vk_buf_init(&b, 256 * 1024);
-    rc = vk_ui_consent(&b, "/consent", az->client.name, user->username, scopes, n, hidden, nh);
+    rc = vk_ui_consent(&b, "/consent", az->client.name, user->username, scopes, n, auds, n_auds,
+                       hidden, nh);
     if (rc == VK_OK)
         rc = vk_oauth_html(rq, rs, 200, &b, vk_oauth_origin_of(rq->arena, az->redirect_uri));
     vk_buf_clear(&b);

@@ -111,6 +111,11 @@ const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq)
     return a != NULL ? a : rq->peer;
 }
 
+const char *vk_oauth_default_audience(const struct vk_app *app)
+{
+    return app->cfg->audience[0] != '\0' ? app->cfg->audience : app->issuer;
+}
+
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,
                           struct vk_oauth_err *oe)

@@ -25,7 +25,8 @@ static size_t collect_resources(const struct vk_params *ps, vk_str *out, size_t 
 }
 
 /* Decides `aud`: the requested resources, else the client's registered resources, else the
- * server's default audience (the issuer unless configured). */
+ * server's default audience (the issuer unless configured). A client without registered
+ * resources may name only the default audience (checklist #31). */
 static int decide_audience(struct vk_app *app, const struct vk_request *rq,
                            const struct vk_params *ps, const struct vk_client *c,
                            const char *bound, const char ***aud, size_t *n_aud,
@@ -36,7 +37,8 @@ static int decide_audience(struct vk_app *app, const struct vk_request *rq,
     /* With a user grant, the resources named at /authorize bound what later requests may ask
      * for (RFC 8707 §2.2); without them, the client's registration does. */
     const char *limit = bound != NULL && bound[0] != '\0' ? bound : c->resources;
-    int rc = vk_resource_decide(res, n, vk_str_c(limit), oe);
+    const char *dflt = vk_oauth_default_audience(app);
+    int rc = vk_resource_decide(res, n, vk_str_c(limit), vk_str_c(dflt), oe);
     if (rc != VK_OK)
         return rc;
     const char **v = vk_arena_alloc(rq->arena, (VK_MAX_RESOURCES + 1) * sizeof *v);
@@ -57,7 +59,7 @@ static int decide_audience(struct vk_app *app, const struct vk_request *rq,
             if ((v[k] = vk_arena_strdup(rq->arena, t)) != NULL)
                 k++;
     } else {
-        v[k++] = app->cfg->audience[0] != '\0' ? app->cfg->audience : app->issuer;
+        v[k++] = dflt;
     }
     if (k == 0)
         return VK_ENOMEM;

@@ -243,18 +243,22 @@ int vk_ui_login(struct vk_buf *out, const char *action, const char *client_name,
 
 int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_name,
                   const char *username, const char *const *scopes, size_t n_scopes,
+                  const char *const *audiences, size_t n_audiences,
                   const struct vk_ui_field *hidden, size_t n_hidden)
 {
     struct page pg;
-    size_t shown = 0;
-    if (out == NULL || action == NULL || (scopes == NULL && n_scopes > 0))
+    size_t shown = 0, places = 0;
+    if (out == NULL || action == NULL || (scopes == NULL && n_scopes > 0) ||
+        (audiences == NULL && n_audiences > 0))
         return VK_EINVAL;
+    for (size_t i = 0; i < n_audiences; i++)
+        places += !empty(audiences[i]);
     for (size_t i = 0; i < n_scopes; i++)
         shown += scopes[i] != NULL;
     page_begin(&pg, out, "Allow access?");
     lit(&pg, "<p><strong>");
     esc(&pg, empty(client_name) ? "An application" : client_name);
-    lit(&pg, shown > 0 ? "</strong> wants to:</p>\n<ul>\n" :
+    lit(&pg, shown > 0 ? "</strong> wants to:</p>\n<ul class=\"scopes\">\n" :
                          "</strong> wants to access your account.</p>\n");
     for (size_t i = 0; i < n_scopes; i++) {
         if (scopes[i] == NULL)
@@ -272,6 +276,18 @@ int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_nam
     }
     if (shown > 0)
         lit(&pg, "</ul>\n");
+    /* RFC 8707 / checklist #31: the user sees where the tokens will be good, not only what for. */
+    if (places > 0) {
+        lit(&pg, "<p>This access will be accepted by:</p>\n<ul class=\"audiences\">\n");
+        for (size_t i = 0; i < n_audiences; i++) {
+            if (empty(audiences[i]))
+                continue;
+            lit(&pg, "<li>");
+            esc(&pg, audiences[i]);
+            lit(&pg, "</li>\n");
+        }
+        lit(&pg, "</ul>\n");
+    }
     if (!empty(username)) {
         lit(&pg, "<p class=\"note\">Signed in as <strong>");
         esc(&pg, username);

@@ -43,12 +43,16 @@ int vk_ui_login(struct vk_buf *out, const char *action, const char *client_name,
                 const char *username, const char *error, const struct vk_ui_field *hidden,
                 size_t n_hidden);
 
-/* The consent page: "<client_name> wants to:" and a list of the scopes in words
- * (vk_ui_scope_text, or "Use “scope”" for a scope without words), "Signed in as <username>",
- * and ONE form posting to `action` with the hidden fields and two buttons, name="decision"
- * value="approve" ("Allow") and name="decision" value="deny" ("Deny"). `action` is required. */
+/* The consent page: "<client_name> wants to:" and a list (class="scopes") of the scopes in words
+ * (vk_ui_scope_text, or "Use “scope”" for a scope without words); then, when n_audiences > 0,
+ * "This access will be accepted by:" and a list (class="audiences") of the audiences (the
+ * resource servers the tokens will be good at, shown as given); "Signed in as <username>", and ONE
+ * form posting to `action` with the hidden fields and two buttons, name="decision"
+ * value="approve" ("Allow") and name="decision" value="deny" ("Deny"). `action` is required;
+ * `scopes` and `audiences` may be NULL only with a count of 0. */
 int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_name,
                   const char *username, const char *const *scopes, size_t n_scopes,
+                  const char *const *audiences, size_t n_audiences,
                   const struct vk_ui_field *hidden, size_t n_hidden);
 
 /* An error page for the person at the browser (unknown client, redirect URI mismatch, ...): the

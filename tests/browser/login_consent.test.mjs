@@ -43,13 +43,15 @@ describe('login and consent in Chromium', () => {
 
         // 1. Login and consent in the browser.
         const req = await newAuthRequest(env, key);
-        const { query, consentText, consentItems } = await browserAuthorize(env, page, req, { login: true, consent: 'approve' });
+        const { query, consentText, consentItems, consentAudiences } = await browserAuthorize(env, page, req, { login: true, consent: 'approve' });
         assert.match(consentText, /Test App/, 'the consent page names the client');
         assert.match(consentText, /identity/i, 'consent lists openid in words');
         assert.match(consentText, /\bname\b/i, 'consent lists profile in words');
         assert.match(consentText, /email address/i, 'consent lists email in words');
         assert.ok(!/[“"](openid|profile|email)[”"]/.test(consentText), `known scopes are described in words: ${consentText}`);
         assert.equal(consentItems.length, 3, `one list item per scope: ${JSON.stringify(consentItems)}`);
+        // No registered resources: the tokens reach only the default audience, the issuer.
+        assert.deepEqual(consentAudiences, [env.server.issuer ?? env.server.url], 'the consent page names the audience');
 
         // The cookies the browser got: HttpOnly, SameSite=Lax, host-only (no Secure over http).
         const cookies = await serverCookies(context, env.server.url);

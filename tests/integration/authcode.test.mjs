@@ -398,8 +398,10 @@ test('nobody can lock a public client out by sending it bogus secrets', async ()
 });
 
 test('/userinfo takes only tokens meant for this server; an openid token always is', async () => {
-  const { code, verifier } = await loginForCode(conf, { scope: 'openid email', resource: 'https://api.example.com' });
-  const t = (await exchange(conf, code, verifier)).json;
+  const api = addClient(['--name', 'Web with API', '--redirect-uri', REDIRECT, '--scope', 'openid email',
+    '--resource', 'https://api.example.com', '--first-party']);
+  const { code, verifier } = await loginForCode(api, { scope: 'openid email', resource: 'https://api.example.com' });
+  const t = (await exchange(api, code, verifier)).json;
   const [, payload] = t.access_token.split('.');
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
   assert.ok(Array.isArray(claims.aud) && claims.aud.includes('https://api.example.com') && claims.aud.includes(server.issuer),
@@ -419,6 +421,71 @@ test('/userinfo takes only tokens meant for this server; an openid token always 
   const none = await fetch(`${server.url}/userinfo`);
   assert.equal(none.status, 401);
   assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="valetkey"');
+});
+
+test('resource at /authorize: only registered ones, or the default audience for a client without', async () => {
+  const api = 'https://api.example.com', api2 = 'https://api2.example.com';
+  const reg = addClient(['--name', 'Registered', '--redirect-uri', REDIRECT, '--scope', 'openid',
+    '--resource', api, '--resource', api2, '--first-party']);
+  // conf registered no resource: any resource is invalid_target, back at the redirect URI
+  for (const r of [api, 'https://evil.example/', `${server.issuer}/x`]) {
+    await expectRedirectError(authorizeUrl(conf, { resource: r }), 'invalid_target');
+  }
+  await expectRedirectError(authorizeUrl(reg, { resource: 'https://evil.example/' }), 'invalid_target');
+  await expectRedirectError(authorizeUrl(reg, { resource: server.issuer }), 'invalid_target');
+  // conf may name the default audience; reg may name its own
+  assert.equal((await fetch(authorizeUrl(conf, { resource: server.issuer }), { redirect: 'manual' })).status, 200);
+  const { code, verifier } = await loginForCode(reg, { resource: api2 });
+  const t = (await exchange(reg, code, verifier)).json;
+  const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString());
+  assert.deepEqual([...claims.aud].sort(), [api2, server.issuer].sort(), 'the named resource and the issuer (openid)');
+  // the grant is bound to what /authorize named: a refresh cannot widen it
+  const wider = await token(reg, { grant_type: 'refresh_token', refresh_token: t.refresh_token, resource: api });
+  assert.equal(wider.json.error, 'invalid_target');
+  // without a resource at /authorize, the token requests may name any registered one
+  const all = await loginForCode(reg);
+  const t2 = (await exchange(reg, all.code, all.verifier, { resource: api })).json;
+  const c2 = JSON.parse(Buffer.from(t2.access_token.split('.')[1], 'base64url').toString());
+  assert.deepEqual([...c2.aud].sort(), [api, server.issuer].sort());
+  // conf's tokens carry the default audience (the issuer) and nothing else
+  const plain = await loginForCode(conf);
+  const t3 = (await exchange(conf, plain.code, plain.verifier)).json;
+  const c3 = JSON.parse(Buffer.from(t3.access_token.split('.')[1], 'base64url').toString());
+  assert.equal(c3.aud, server.issuer);
+  const again = await loginForCode(conf);
+  const sneak = await exchange(conf, again.code, again.verifier, { resource: api });
+  assert.equal(sneak.json.error, 'invalid_target', 'no audience added at the token endpoint either');
+});
+
+test('the consent page names the audiences the grant will reach', async () => {
+  const api = 'https://api.example.com', api2 = 'https://api2.example.com';
+  const third = addClient(['--name', 'Audiences', '--redirect-uri', REDIRECT, '--scope', 'openid profile',
+    '--resource', api, '--resource', api2]);
+  const plain = addClient(['--name', 'No audiences', '--redirect-uri', REDIRECT, '--scope', 'profile']);
+  // sign in once (the login page leads to the consent page for a third-party client)
+  const first = await fetch(authorizeUrl(third), { redirect: 'manual' });
+  const jar = cookiesOf(first);
+  const login = await fetch(`${server.url}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: cookieHeader(jar) },
+    body: new URLSearchParams({ ...hiddenFields(await first.text()), username: 'alice', password: PASSWORD }),
+  });
+  assert.equal(login.status, 200, 'the consent page');
+  for (const c of login.headers.getSetCookie()) recordSecret(c.split(';')[0].split('=')[1]);
+  cookiesOf(login, jar);
+  const audiencesOf = (html) => {
+    const m = /<ul class="audiences">([\s\S]*?)<\/ul>/.exec(html);
+    assert.ok(m, 'the page lists audiences');
+    return [...m[1].matchAll(/<li>([^<]*)<\/li>/g)].map((x) => x[1]);
+  };
+  assert.deepEqual(audiencesOf(await login.text()), [api, api2, server.issuer], 'no resource named: every registered one, and the issuer for openid');
+  const page = async (client, extra) => {
+    const r = await fetch(authorizeUrl(client, { prompt: 'consent', ...extra }), { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
+    assert.equal(r.status, 200);
+    return r.text();
+  };
+  assert.deepEqual(audiencesOf(await page(third, { resource: api2 })), [api2, server.issuer], 'the resource named');
+  assert.deepEqual(audiencesOf(await page(third, { resource: api2, scope: 'profile' })), [api2], 'without openid, no issuer');
+  assert.deepEqual(audiencesOf(await page(plain, { scope: 'profile' })), [server.issuer], 'no registration: the default audience');
 });
 
 test('a nonce that is not UTF-8 is refused (it would go into the id_token)', async () => {

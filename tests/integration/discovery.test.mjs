@@ -15,8 +15,8 @@ describe('discovery and oauth4webapi flows', { timeout: 30000 }, () => {
 
   before(async () => {
     dir = mkDataDir();
-    basic = addClient(dir, { name: 'basic', scope: 'read write' });
-    post = addClient(dir, { name: 'post', scope: 'read', authMethod: 'client_secret_post' });
+    basic = addClient(dir, { name: 'basic', scope: 'read write', resources: ['https://api.example.com/'] });
+    post = addClient(dir, { name: 'post', scope: 'read', authMethod: 'client_secret_post', resources: ['https://api.example.com/'] });
     server = await startServer({ dataDir: dir });
     const res = await fetch(`${server.url}/.well-known/oauth-authorization-server`);
     assert.equal(res.status, 200);

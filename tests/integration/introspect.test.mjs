@@ -15,7 +15,7 @@ describe('POST /introspect', { timeout: 30000 }, () => {
 
   before(async () => {
     dir = mkDataDir();
-    a = addClient(dir, { name: 'a', scope: 'read write' });
+    a = addClient(dir, { name: 'a', scope: 'read write', resources: ['https://api.example.com/'] });
     b = addClient(dir, { name: 'b', scope: 'read', authMethod: 'client_secret_post' });
     quick = addClient(dir, { name: 'quick', scope: 'read', ttl: 1 });
     server = await startServer({ dataDir: dir });

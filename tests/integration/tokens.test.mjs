@@ -80,12 +80,29 @@ describe('POST /token (client_credentials)', { timeout: 30000 }, () => {
   });
 
   it('sets aud from resource (RFC 8707), one or several', async () => {
-    const one = await getToken(server, basic, { resource: API });
+    const one = await getToken(server, restricted, { resource: API });
     const v1 = await verifyAccessToken(server, one.access_token, { audience: API });
     assert.deepEqual(audList(v1.payload.aud), [API]);
-    const two = await getToken(server, basic, { resource: [API, OTHER] });
+    const two = await getToken(server, restricted, { resource: [API, OTHER] });
     const v2 = await verifyAccessToken(server, two.access_token, { audience: OTHER });
     assert.deepEqual([...audList(v2.payload.aud)].sort(), [API, OTHER].sort());
+    const none = await getToken(server, restricted);
+    const v3 = await verifyAccessToken(server, none.access_token, { audience: API });
+    assert.deepEqual([...audList(v3.payload.aud)].sort(), [API, OTHER].sort(), 'no resource: every registered one');
+  });
+
+  it('gives a client without registered resources the default audience only (invalid_target otherwise)', async () => {
+    const plain = await getToken(server, basic);
+    const v = await verifyAccessToken(server, plain.access_token, { audience: server.issuer });
+    assert.deepEqual(audList(v.payload.aud), [server.issuer], 'the issuer is the default audience');
+    for (const r of [API, OTHER, `${server.issuer}/`, 'https://evil.example.com/', 'urn:example:anything']) {
+      assertOAuthError(await tokenRequest(server, basic, { resource: r }), 400, 'invalid_target', `unregistered client asks for ${r}`);
+    }
+    assertOAuthError(await tokenRequest(server, basic, { resource: [server.issuer, API] }), 400, 'invalid_target', 'the default and another');
+    // naming the default audience itself is fine
+    const named = await getToken(server, basic, { resource: server.issuer });
+    const vn = await verifyAccessToken(server, named.access_token, { audience: server.issuer });
+    assert.deepEqual(audList(vn.payload.aud), [server.issuer]);
   });
 
   it('rejects a resource that is not an absolute URI without fragment (invalid_target)', async () => {
@@ -108,6 +125,7 @@ describe('POST /token (client_credentials)', { timeout: 30000 }, () => {
     await verifyAccessToken(server, ok.access_token, { audience: OTHER });
     assertOAuthError(await tokenRequest(server, restricted, { resource: 'https://evil.example.com/' }), 400, 'invalid_target', 'unregistered resource');
     assertOAuthError(await tokenRequest(server, restricted, { resource: [API, 'https://evil.example.com/'] }), 400, 'invalid_target', 'one registered, one not');
+    assertOAuthError(await tokenRequest(server, restricted, { resource: server.issuer }), 400, 'invalid_target', 'the default audience is not registered');
   });
 
   it('uses the client\'s --access-token-ttl', async () => {

@@ -98,14 +98,40 @@ static void registered_resources_restrict_the_audience(void **state)
 {
     (void)state;
     struct vk_oauth_err oe = {0};
+    vk_str dflt = VK_STR("https://as.example");
     vk_str ok[] = {VK_STR("https://a.example")};
     vk_str bad[] = {VK_STR("https://a.example"), VK_STR("https://evil.example")};
     assert_int_equal(vk_resource_decide(ok, 1, VK_STR("https://a.example https://b.example"),
-                                        &oe),
+                                        dflt, &oe),
                      VK_OK);
-    assert_int_equal(vk_resource_decide(bad, 2, VK_STR("https://a.example"), &oe), VK_EOAUTH);
+    assert_int_equal(vk_resource_decide(bad, 2, VK_STR("https://a.example"), dflt, &oe),
+                     VK_EOAUTH);
     assert_string_equal(oe.error, "invalid_target");
-    assert_int_equal(vk_resource_decide(bad, 2, VK_STR_NULL, &oe), VK_OK);
+    /* a registered client may not fall back on the default audience either */
+    assert_int_equal(vk_resource_decide(&dflt, 1, VK_STR("https://a.example"), dflt, &oe),
+                     VK_EOAUTH);
+    /* nothing requested: nothing to refuse */
+    assert_int_equal(vk_resource_decide(NULL, 0, VK_STR_NULL, dflt, &oe), VK_OK);
+}
+
+static void without_registered_resources_only_the_default_audience(void **state)
+{
+    (void)state;
+    /* Issue 6, review item 4: a client with no registered resources could name any audience. */
+    struct vk_oauth_err oe = {0};
+    vk_str dflt = VK_STR("https://as.example");
+    vk_str any[] = {VK_STR("https://api.example.com/")};
+    assert_int_equal(vk_resource_decide(any, 1, VK_STR_NULL, dflt, &oe), VK_EOAUTH);
+    assert_string_equal(oe.error, "invalid_target");
+    assert_int_equal(vk_resource_decide(any, 1, VK_STR(""), dflt, &oe), VK_EOAUTH);
+    vk_str near[] = {VK_STR("https://as.example/"), VK_STR("https://AS.example")};
+    assert_int_equal(vk_resource_decide(near, 1, VK_STR_NULL, dflt, &oe), VK_EOAUTH);
+    assert_int_equal(vk_resource_decide(near + 1, 1, VK_STR_NULL, dflt, &oe), VK_EOAUTH);
+    assert_int_equal(vk_resource_decide(&dflt, 1, VK_STR_NULL, dflt, &oe), VK_OK);
+    vk_str twice[] = {dflt, dflt};
+    assert_int_equal(vk_resource_decide(twice, 2, VK_STR_NULL, dflt, &oe), VK_OK);
+    /* no default audience at all: nothing may be named */
+    assert_int_equal(vk_resource_decide(&dflt, 1, VK_STR_NULL, VK_STR_NULL, &oe), VK_EOAUTH);
 }
 
 static void grant_list_match_is_exact(void **state)
@@ -128,6 +154,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test(resource_must_be_absolute_without_fragment),
         cmocka_unit_test(registered_resources_restrict_the_audience),
+        cmocka_unit_test(without_registered_resources_only_the_default_audience),
         cmocka_unit_test(grant_list_match_is_exact),
     };
     return cmocka_run_group_tests_name("grant_scope", tests, NULL, NULL);

@@ -202,8 +202,10 @@ static void consent_page_has_both_decisions_in_one_form(void **state)
     const char *const scopes[] = {"openid", "profile", "email", "offline_access", "read:files"};
     const struct vk_ui_field hidden[] = {{"csrf", "tok_1"}};
     buf.len = 0;
-    assert_int_equal(vk_ui_consent(&buf, "/consent", "Photo Printer", "alice", scopes, 5, hidden,
-                                   1),
+    /* URNs: assert_page_is_clean() refuses any "//" in a page (audiences are shown as text) */
+    const char *const auds[] = {"urn:example:photos", "urn:example:as"};
+    assert_int_equal(vk_ui_consent(&buf, "/consent", "Photo Printer", "alice", scopes, 5, auds, 2,
+                                   hidden, 1),
                      VK_OK);
     const char *p = buf.p;
     assert_page_is_clean(p);
@@ -225,6 +227,12 @@ static void consent_page_has_both_decisions_in_one_form(void **state)
     assert_non_null(strstr(p, "<li>Stay signed in (keep access while you are away)</li>"));
     assert_non_null(strstr(p, "<li>Use \xe2\x80\x9cread:files\xe2\x80\x9d</li>"));
     assert_non_null(strstr(p, "Signed in as <strong>alice</strong>"));
+    /* the audiences the grant reaches, after the scopes (issue 6, review item 4) */
+    const char *where = strstr(p, "<p>This access will be accepted by:</p>\n"
+                                  "<ul class=\"audiences\">\n<li>urn:example:photos</li>\n"
+                                  "<li>urn:example:as</li>\n</ul>");
+    assert_non_null(where);
+    assert_true(where > strstr(p, "<ul class=\"scopes\">") && where < form);
 }
 
 static void consent_page_escapes_every_value(void **state)
@@ -232,22 +240,25 @@ static void consent_page_escapes_every_value(void **state)
     (void)state;
     const char *const scopes[] = {HOSTILE, "openid"};
     buf.len = 0;
-    assert_int_equal(vk_ui_consent(&buf, "/consent", HOSTILE, HOSTILE, scopes, 2, hostile_hidden,
-                                   3),
+    const char *const auds[] = {HOSTILE};
+    assert_int_equal(vk_ui_consent(&buf, "/consent", HOSTILE, HOSTILE, scopes, 2, auds, 1,
+                                   hostile_hidden, 3),
                      VK_OK);
     assert_page_is_clean(buf.p);
     assert_hostile_never_raw(buf.p);
     assert_non_null(strstr(buf.p, "<li>Use \xe2\x80\x9c" HOSTILE_ESCAPED "\xe2\x80\x9d</li>"));
     assert_non_null(strstr(buf.p, "<strong>" HOSTILE_ESCAPED "</strong> wants to:"));
+    assert_non_null(strstr(buf.p, "<li>" HOSTILE_ESCAPED "</li>"));
 }
 
 static void consent_page_without_scopes_still_asks(void **state)
 {
     (void)state;
     buf.len = 0;
-    assert_int_equal(vk_ui_consent(&buf, "/consent", "App", NULL, NULL, 0, NULL, 0), VK_OK);
+    assert_int_equal(vk_ui_consent(&buf, "/consent", "App", NULL, NULL, 0, NULL, 0, NULL, 0),
+                     VK_OK);
     assert_page_is_clean(buf.p);
-    assert_null(strstr(buf.p, "<ul>"));
+    assert_null(strstr(buf.p, "<ul"));
     assert_non_null(strstr(buf.p, "value=\"approve\""));
     assert_non_null(strstr(buf.p, "value=\"deny\""));
 }
@@ -293,8 +304,12 @@ static void required_arguments_are_checked(void **state)
     (void)state;
     buf.len = 0;
     assert_int_equal(vk_ui_login(&buf, NULL, "App", NULL, NULL, NULL, 0), VK_EINVAL);
-    assert_int_equal(vk_ui_consent(&buf, NULL, "App", NULL, NULL, 0, NULL, 0), VK_EINVAL);
-    assert_int_equal(vk_ui_consent(&buf, "/c", "App", NULL, NULL, 2, NULL, 0), VK_EINVAL);
+    assert_int_equal(vk_ui_consent(&buf, NULL, "App", NULL, NULL, 0, NULL, 0, NULL, 0),
+                     VK_EINVAL);
+    assert_int_equal(vk_ui_consent(&buf, "/c", "App", NULL, NULL, 2, NULL, 0, NULL, 0),
+                     VK_EINVAL);
+    assert_int_equal(vk_ui_consent(&buf, "/c", "App", NULL, NULL, 0, NULL, 1, NULL, 0),
+                     VK_EINVAL);
     assert_int_equal(buf.len, 0);
 }
 

@@ -70,7 +70,8 @@ export function validateCallback(env, req, query) {
  *   consent: 'approve' | 'deny' -> the consent page must appear and that button is clicked;
  *            false -> no consent page
  * Asserts that the browser landed on the callback, that the callback server saw exactly that
- * query, and the headers and 303s on the way. Returns { query, final, chain, loginRes, consentText, consentItems }.
+ * query, and the headers and 303s on the way. Returns { query, final, chain, loginRes, consentText, consentItems,
+ * consentAudiences } (the consent page's scope list items and audience list items).
  */
 export async function browserAuthorize(env, page, req, { login = true, consent = 'approve' } = {}) {
   const before = env.callback.hits('/cb').length;
@@ -78,6 +79,7 @@ export async function browserAuthorize(env, page, req, { login = true, consent =
   let loginRes;
   let consentText;
   let consentItems;
+  let consentAudiences;
   if (login) {
     await assertPageKind(page, 'login', 'after GET /authorize');
     await assertLoginPageHeaders(res, 'GET /authorize (login page)');
@@ -91,7 +93,8 @@ export async function browserAuthorize(env, page, req, { login = true, consent =
     await assertPageKind(page, 'consent', login ? 'after the login POST' : 'after GET /authorize');
     await assertLoginPageHeaders(res, 'consent page');
     consentText = await mainText(page);
-    consentItems = (await page.locator('main li').allInnerTexts()).map((t) => t.trim());
+    consentItems = (await page.locator('main ul.scopes li').allInnerTexts()).map((t) => t.trim());
+    consentAudiences = (await page.locator('main ul.audiences li').allInnerTexts()).map((t) => t.trim());
     res = await submitConsent(page, consent);
   } else {
     assert.notEqual(await pageKind(page), 'consent', `the consent page was shown again (${page.url()})`);
@@ -112,7 +115,7 @@ export async function browserAuthorize(env, page, req, { login = true, consent =
   const hop = chain[chain.length - 2];
   assert.ok(hop.url.startsWith(env.server.url), `redirected by the server: ${hop.url}`);
   assert.equal(hop.status, 303, `${hop.method} ${new URL(hop.url).pathname} should answer 303 to the callback`);
-  return { query: hit.query, final, chain, loginRes, consentText, consentItems };
+  return { query: hit.query, final, chain, loginRes, consentText, consentItems, consentAudiences };
 }
 
 /** The headers every login/consent page must carry. `res` is a playwright Response. */
