@@ -17,7 +17,7 @@
 static const char usage[] =
     "usage: valetkey client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]...\n"
     "                           [--scope \"a b\"] [--resource URI]... [--auth-method METHOD]\n"
-    "                           [--access-token-ttl SECONDS] [--first-party]\n"
+    "                           [--access-token-ttl SECONDS] [--first-party] [--introspect]\n"
     "                           [--post-logout-redirect-uri URI]... [--id-token-alg RS256|ES256]\n"
     "                           [--data DIR]\n"
     "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n";
@@ -50,6 +50,7 @@ static json_t *client_json(const struct vk_client *c, const char *secret)
     json_object_set_new(j, "resources", split_array(c->resources, ' '));
     json_object_set_new(j, "access_token_ttl", json_integer(c->access_token_ttl));
     json_object_set_new(j, "first_party", json_boolean(c->first_party));
+    json_object_set_new(j, "introspect", json_boolean(c->introspect));
     json_object_set_new(j, "id_token_signed_response_alg", json_string(c->id_token_alg));
     json_object_set_new(j, "client_id_issued_at", json_integer(c->created_at));
     return j;
@@ -80,7 +81,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
     char grants[256] = "", redirects[VK_MAX_REDIRECT_URIS * 2048] = "", logout[4096] = "",
          resources[4096] = "";
     const char *name = NULL, *scope = "", *method = NULL, *id_alg = "RS256";
-    bool is_public = false, first_party = false;
+    bool is_public = false, first_party = false, introspect = false;
     uint64_t ttl = 0;
     size_t n_redirect = 0;
     for (int i = 2; i < argc; i++) {
@@ -90,6 +91,8 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
             is_public = true;
         } else if (strcmp(o, "--first-party") == 0) {
             first_party = true;
+        } else if (strcmp(o, "--introspect") == 0) {
+            introspect = true;
         } else if (!has_val) {
             fputs(usage, stderr);
             return vk_cli_fail(2, "unknown option or missing value: %s", o);
@@ -157,6 +160,10 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
                               "or none");
     if (is_public && strcmp(method, "none") != 0)
         return vk_cli_fail(2, "a public client has no secret: its auth method is none");
+    /* RFC 7662 §2.1: the introspection endpoint requires client authentication. */
+    if (is_public && introspect)
+        return vk_cli_fail(2, "--introspect needs a confidential client (a resource server "
+                              "authenticates to /introspect)");
     /* OAuth 2.1 §4.2: client credentials only for confidential clients. */
     if (is_public && vk_scope_list_contains(vk_str_c(grants), VK_STR("client_credentials")))
         return vk_cli_fail(2, "a public client cannot use client_credentials");
@@ -180,6 +187,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
         .resources = resources,
         .access_token_ttl = (int64_t)ttl,
         .first_party = first_party,
+        .introspect = introspect,
         .created_at = vk_now(),
         .id_token_alg = id_alg,
     };

@@ -30,6 +30,18 @@ bool vk_resource_syntax_ok(vk_str uri);
 int vk_resource_decide(const vk_str *res, size_t n, vk_str registered, vk_str default_aud,
                        struct vk_oauth_err *oe);
 
+/* --- introspection (RFC 7662 §4) ------------------------------------------------------------- */
+
+/* True when `caller` may introspect a refresh token of a grant of `grant_client`: only that
+ * client itself (checklist #36). */
+bool vk_introspect_refresh_allowed(const struct vk_client *caller, vk_str grant_client);
+/* True when `caller` may introspect an access token issued to `token_client` with the audiences
+ * aud[0..n_aud): the client it was issued to, a client whose id or one of whose registered
+ * resources is among the audiences, or a client registered as a resource server
+ * (caller->introspect). Anyone else must get {"active":false}. */
+bool vk_introspect_access_allowed(const struct vk_client *caller, vk_str token_client,
+                                  const vk_str *aud, size_t n_aud);
+
 /* The grant types a client is registered for (space-separated) contain `grant`. */
 bool vk_client_has_grant(vk_str grant_types, const char *grant);
 

@@ -1,6 +1,10 @@
-/* POST /introspect (RFC 7662). Any authenticated confidential client may introspect: resource
- * servers are registered as clients. The answer for anything that is not a valid, unexpired,
- * unrevoked token of this issuer is exactly {"active":false}. */
+/* POST /introspect (RFC 7662). Only authenticated confidential clients may call it, and each
+ * learns only about the tokens it may know of (RFC 7662 §4, grant/introspect.c): a refresh token
+ * only its own client; an access token its client, the clients it names in `aud` (by client id
+ * or registered resource), and clients registered as resource servers (`client add
+ * --introspect`). The answer for anything else, and for anything that is not a valid, unexpired,
+ * unrevoked token of this issuer, is exactly {"active":false}: a caller cannot tell a token it may
+ * not see from one that does not exist. */
 #include "oauth/app.h"
 
 #include <stdlib.h>
@@ -8,6 +12,7 @@
 
 #include "base/limits.h"
 #include "base/log.h"
+#include "grant/grant.h"
 
 static const char inactive[] = "{\"active\":false}";
 
@@ -34,7 +39,8 @@ int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_s
 
 /* A refresh token is active while it is unused, unexpired and its grant is live. */
 static int introspect_refresh(struct vk_app *app, const struct vk_request *rq,
-                              struct vk_response *rs, vk_str token)
+                              struct vk_response *rs, const struct vk_client *caller,
+                              vk_str token)
 {
     struct vk_refresh rt;
     struct vk_grant g;
@@ -45,7 +51,7 @@ static int introspect_refresh(struct vk_app *app, const struct vk_request *rq,
         rc = app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g);
     struct vk_client owner;
     if (rc == VK_OK && rt.used_at == 0 && g.revoked_at == 0 && rq->now < rt.expires_at &&
-        rq->now < g.expires_at) {
+        rq->now < g.expires_at && vk_introspect_refresh_allowed(caller, vk_str_c(g.client_id))) {
         /* a removed client's refresh tokens are dead too */
         rc = vk_client_cache_get(app->clients, rq->arena, vk_str_c(g.client_id), rq->now, false,
                                  &owner);
@@ -76,6 +82,26 @@ active:;
     return body != NULL ? vk_response_json(rs, rq->arena, 200, body, strlen(body)) : VK_ENOMEM;
 }
 
+/* Whether `caller` may learn about the verified access token `claims` (RFC 7662 §4). */
+static bool may_see(const struct vk_client *caller, const json_t *claims)
+{
+    vk_str aud[VK_MAX_RESOURCES + 2];
+    size_t n = 0;
+    json_t *a = json_object_get(claims, "aud"), *v;
+    size_t i;
+    if (json_is_string(a)) {
+        aud[n++] = vk_str_c(json_string_value(a));
+    } else if (json_is_array(a)) {
+        /* our tokens carry at most VK_MAX_RESOURCES + 1 audiences */
+        json_array_foreach(a, i, v) {
+            if (n < sizeof aud / sizeof aud[0] && json_is_string(v))
+                aud[n++] = vk_str_c(json_string_value(v));
+        }
+    }
+    json_t *cid = json_object_get(claims, "client_id");
+    return vk_introspect_access_allowed(caller, vk_str_c(json_string_value(cid)), aud, n);
+}
+
 int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
     struct vk_app *app = appv;
@@ -97,7 +123,7 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
         goto out;
     }
     if (vk_str_starts_with_lit(token, VK_PREFIX_REFRESH)) {
-        rc = introspect_refresh(app, rq, rs, token);
+        rc = introspect_refresh(app, rq, rs, &client, token);
         goto out;
     }
     if (vk_oauth_verify_access(app, rq, token, &jws) != VK_OK) {
@@ -124,7 +150,7 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
         else if (rc != VK_OK)
             goto out;
     }
-    if (revoked || !json_is_string(cid)) {
+    if (revoked || !json_is_string(cid) || !may_see(&client, jws.payload)) {
         rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
         goto out;
     }

@@ -80,12 +80,13 @@ enum stmt_id {
 #define CLIENT_COLS                                                                                \
     "id, name, secret_digest, auth_method, grant_types, scope, redirect_uris, "                    \
     "post_logout_redirect_uris, resources, access_token_ttl, first_party, created_at, "         \
-    "id_token_alg"
+    "id_token_alg, introspect"
 
 #define USER_COLS "id, username, password_hash, claims, created_at, password_changed_at"
 
 static const char *const stmt_sql[S_COUNT] = {
-    [S_CLIENT_PUT] = "INSERT INTO clients (" CLIENT_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_CLIENT_PUT] = "INSERT INTO clients (" CLIENT_COLS ") "
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE id = ?",
     [S_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY created_at, id",
     [S_CLIENT_DELETE] = "DELETE FROM clients WHERE id = ?",
@@ -565,6 +566,7 @@ static int s_client_put(struct vk_store *s, const struct vk_client *cl, struct v
     sqlite3_bind_int(st, 11, cl->first_party ? 1 : 0);
     sqlite3_bind_int64(st, 12, cl->created_at);
     bind_text(st, 13, cl->id_token_alg != NULL ? cl->id_token_alg : "RS256");
+    sqlite3_bind_int(st, 14, cl->introspect ? 1 : 0);
     int rc = tx_begin(c);
     if (rc == VK_OK) {
         rc = step_done(st);
@@ -601,6 +603,7 @@ static int read_client(struct vk_arena *a, sqlite3_stmt *st, struct vk_client *o
     out->first_party = sqlite3_column_int(st, 10) != 0;
     out->created_at = sqlite3_column_int64(st, 11);
     out->id_token_alg = col_text(a, st, 12, &oom);
+    out->introspect = sqlite3_column_int(st, 13) != 0;
     return oom ? VK_ENOMEM : VK_OK;
 }
 

@@ -33,6 +33,7 @@ struct vk_client {
     bool first_party;
     int64_t created_at;
     const char *id_token_alg;               /* "RS256" (default) or "ES256" */
+    bool introspect;                        /* a resource server: may introspect any access token */
 };
 
 enum vk_key_use { VK_KEY_USE_ACCESS = 1, VK_KEY_USE_ID = 2 };

@@ -291,6 +291,38 @@ test('refresh tokens rotate; reuse revokes the family; scope narrows, never wide
   assert.equal(stolen.json.error, 'invalid_grant');
 });
 
+test('introspection: a refresh token only by its client; an access token by its client, its audiences and resource servers', async () => {
+  const rs = addClient(['--name', 'RS', '--introspect']);
+  const api = addClient(['--name', 'API', '--resource', 'https://api.example.com']);
+  const web = addClient(['--name', 'Web API', '--redirect-uri', REDIRECT, '--scope', 'openid',
+    '--resource', 'https://api.example.com', '--first-party']);
+  const { code, verifier } = await loginForCode(web);
+  const t = (await exchange(web, code, verifier)).json;
+  const as = async (client, tok) => {
+    const res = await fetch(`${server.url}/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': FORM, authorization: basicAuth(client.client_id, client.client_secret) },
+      body: new URLSearchParams({ token: tok }),
+    });
+    assert.equal(res.status, 200);
+    return res.json();
+  };
+  // the refresh token: its own client only (issue 6, review item 5)
+  const own = await as(web, t.refresh_token);
+  assert.equal(own.active, true);
+  assert.equal(own.client_id, web.client_id);
+  for (const [who, c] of [['an unrelated client', other], ['a resource server', rs], ['a client in aud', api]]) {
+    assert.deepEqual(await as(c, t.refresh_token), { active: false }, `${who} must not see the refresh token`);
+  }
+  // the access token: its client, a resource server, a client whose resource is in aud
+  for (const [who, c] of [['its client', web], ['a resource server', rs], ['a client in aud', api]]) {
+    const j = await as(c, t.access_token);
+    assert.equal(j.active, true, `${who}: ${JSON.stringify(j)}`);
+    assert.equal(j.sub, own.sub);
+  }
+  assert.deepEqual(await as(other, t.access_token), { active: false }, 'an unrelated client learns nothing');
+});
+
 test('revoking a refresh token revokes its grant', async () => {
   const { code, verifier } = await loginForCode(conf);
   const t = (await exchange(conf, code, verifier)).json;

@@ -11,13 +11,17 @@ import { verifyAccessToken, scopeSet, audList } from './lib/jwt.mjs';
 import { flipSignatureByte, tamperPayload, algNone, hmacWithPublicKey, foreignSigned } from './lib/forge.mjs';
 
 describe('POST /introspect', { timeout: 30000 }, () => {
-  let dir, server, a, b, quick, tokenA, claimsA;
+  let dir, server, a, b, quick, rs, api, tokenA, claimsA;
 
   before(async () => {
     dir = mkDataDir();
-    a = addClient(dir, { name: 'a', scope: 'read write', resources: ['https://api.example.com/'] });
+    a = addClient(dir, { name: 'a', scope: 'read write', resources: ['https://api.example.com/', 'https://other.example.com/'] });
     b = addClient(dir, { name: 'b', scope: 'read', authMethod: 'client_secret_post' });
     quick = addClient(dir, { name: 'quick', scope: 'read', ttl: 1 });
+    rs = addClient(dir, { name: 'resource server', extra: ['--introspect'] });
+    api = addClient(dir, { name: 'api', authMethod: 'client_secret_post', resources: ['https://api.example.com/'] });
+    assert.equal(rs.introspect, true, 'client add --introspect is recorded');
+    assert.equal(api.introspect, false);
     server = await startServer({ dataDir: dir });
     tokenA = (await getToken(server, a, { scope: 'read', resource: 'https://api.example.com/' })).access_token;
     claimsA = (await verifyAccessToken(server, tokenA, { audience: 'https://api.example.com/' })).payload;
@@ -45,10 +49,31 @@ describe('POST /introspect', { timeout: 30000 }, () => {
     assert.equal(j.jti, claimsA.jti);
   });
 
-  it('lets another client authenticated with client_secret_post introspect', async () => {
+  it('answers exactly {"active":false} to a client the token is not for (RFC 7662 §4)', async () => {
+    // b is unrelated: not the token's client, not in its aud, not a resource server
     const res = await introspect(server, b, tokenA, { method: 'client_secret_post' });
     assert.equal(res.status, 200, desc(res));
-    assert.equal(typeof res.json?.active, 'boolean', res.text);
+    assert.deepEqual(res.json, { active: false }, 'an unrelated client learns nothing');
+    // and cannot tell it from a token that does not exist
+    const none = await introspect(server, b, 'x', { method: 'client_secret_post' });
+    assert.equal(none.text, res.text);
+  });
+
+  it('reports the token to a client registered as a resource server (--introspect)', async () => {
+    const j = await assertActive(server, rs, tokenA, 'resource server');
+    assert.equal(j.client_id, a.client_id);
+    assert.deepEqual(audList(j.aud), ['https://api.example.com/']);
+  });
+
+  it('reports the token to a client whose registered resource is in its aud', async () => {
+    const res = await introspect(server, api, tokenA, { method: 'client_secret_post' });
+    assert.equal(res.json?.active, true, res.text);
+    // the same client for a token with another audience: inactive
+    const other = (await getToken(server, a, { scope: 'read', resource: 'https://other.example.com/' })).access_token;
+    const r2 = await introspect(server, api, other, { method: 'client_secret_post' });
+    assert.deepEqual(r2.json, { active: false });
+    await assertActive(server, rs, other, 'resource server, token for another audience');
+    await assertActive(server, a, other, 'the token\'s own client');
   });
 
   it('extends the search when the token_type_hint is wrong (RFC 7662 §2.1)', async () => {

@@ -73,6 +73,7 @@ static void client_round_trip_and_generation(void **state)
     assert_int_equal(st->ops->client_put(st, &c, &err), VK_EEXIST);
     assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_OK);
     assert_string_equal(out.redirect_uris, "https://a.example/cb");
+    assert_false(out.introspect);
     assert_true(out.has_secret);
     assert_memory_equal(out.secret_digest, c.secret_digest, VK_DIGEST_LEN);
     assert_int_equal(st->ops->clients_generation(st, &g1), VK_OK);
@@ -82,6 +83,11 @@ static void client_round_trip_and_generation(void **state)
     assert_int_equal(st->ops->client_set_secret(st, VK_STR("vk_c_1"), d), VK_OK);
     assert_int_equal(st->ops->clients_generation(st, &g2), VK_OK);
     assert_true(g2 != g1);
+    struct vk_client rs = client("vk_c_rs");
+    rs.introspect = true;
+    assert_int_equal(st->ops->client_put(st, &rs, &err), VK_OK);
+    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_rs"), &out), VK_OK);
+    assert_true(out.introspect);
     assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_OK);
     assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_ENOTFOUND);
     assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_ENOTFOUND);
