@@ -3,13 +3,14 @@
 # packages are installed. Usage: scripts/deps.sh [build|test]
 #   build (default): compiler and libraries to build and run the server
 #   test:            adds what `make test` needs (cmocka, clang for fuzzing,
-#                    node/npm for the integration clients, nginx, wrk, chromium)
+#                    node/npm for the integration clients, nginx, wrk, chromium,
+#                    the sqlite3 shell that tests open the database with)
 set -eu
 mode=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libssl-dev libjansson-dev \
 libsqlite3-dev libpq-dev libargon2-dev libcurl4-openssl-dev libinih-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3"
 
 pkgs=$BUILD_PKGS
 [ "$mode" = test ] && pkgs="$pkgs $TEST_PKGS"

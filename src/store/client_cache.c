@@ -1,7 +1,9 @@
 /* A read-through cache of client records (see store.h). Entries are immutable copies in one
  * malloc'd block each; a changed clients generation drops them all. The generation is asked of
- * the store on every lookup: the back ends make that cheap (SQLite answers from a stat of its
- * WAL file while nothing was written). */
+ * the store on every lookup, so a change committed by any process (the CLI) is seen by the first
+ * lookup that starts after the commit; SQLite answers it with one indexed read on a connection of
+ * its own (about 1.5 µs), which is what the cache saves over reading the client row and copying
+ * it out of SQLite. */
 #include "store/store.h"
 
 #include <pthread.h>

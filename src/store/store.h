@@ -143,7 +143,8 @@ struct vk_store_ops {
     int (*client_list)(struct vk_store *st, struct vk_arena *a, struct vk_client_list *out);
     int (*client_delete)(struct vk_store *st, vk_str id);
     int (*client_set_secret)(struct vk_store *st, vk_str id, const uint8_t digest[VK_DIGEST_LEN]);
-    /* A counter that changes whenever any client changes (put, delete, new secret). */
+    /* A counter that changes whenever any client changes (put, delete, new secret). A read sees
+     * every change committed before it began, by any process or node: no cached answer. */
     int (*clients_generation)(struct vk_store *st, int64_t *out);
     /* Largest per-client access_token_ttl (0 if none set). */
     int (*client_max_ttl)(struct vk_store *st, int64_t *out);
@@ -231,9 +232,9 @@ struct vk_store {
 extern const struct vk_store_ops vk_store_sqlite;
 
 /* A read-through cache of client records in front of a store, so the token endpoint does not read
- * the client row for every request. Every lookup asks the store for its clients generation (cheap:
- * see the back ends) and drops all entries when it moved, so a removed client or a rotated secret
- * stops working at once, on every node. A lookup with `fresh` bypasses the cache (used to re-check
+ * the client row for every request. Every lookup asks the store for its clients generation (one
+ * small read: see the back ends) and drops all entries when it moved, so a removed client or a
+ * rotated secret stops working as soon as the change is committed, on every node. A lookup with `fresh` bypasses the cache (used to re-check
  * after a failed authentication). Thread-safe. */
 struct vk_client_cache;
 int vk_client_cache_new(struct vk_store *st, struct vk_client_cache **out);

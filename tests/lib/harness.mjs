@@ -3,7 +3,7 @@
 // the log-leak check (tests/lib/leakcheck.mjs, run by tests/lib/run-suite.sh) scans for every
 // secret recorded here. Node built-ins only, so both suites can import it whatever their
 // node_modules hold.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,6 +100,30 @@ export function runCli(dataDir, words, args = [], { input } = {}) {
   return { status, signal, stdout, stderr, argv };
 }
 
+/**
+ * runCli without blocking the event loop (for tests that keep a server under load meanwhile):
+ * resolves to { status, signal, stdout, stderr, argv }; stderr goes to the same log.
+ */
+export function runCliAsync(dataDir, words, args = [], { input, timeoutMs = 20000 } = {}) {
+  const argv = [...words, '--data', dataDir, ...args];
+  return new Promise((resolve, reject) => {
+    const child = execFile(BIN, argv, { env: childEnv(), encoding: 'utf8', timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        if (err && err.code === 'ENOENT') {
+          reject(new Error(`valetkey binary not found at ${BIN}`));
+          return;
+        }
+        const status = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        const signal = err?.signal ?? null;
+        fs.appendFileSync(cliLog(), `$ valetkey ${argv.join(' ')}\n[exit ${status}${signal ? ' ' + signal : ''}]\n${stderr}`);
+        resolve({ status, signal, stdout, stderr, argv });
+      });
+    // A command that does not read stdin may exit before we write: that EPIPE is not an error.
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
+  });
+}
+
 /** Runs a CLI command that must succeed and print JSON; returns the parsed value. */
 export function cliJson(dataDir, words, args = [], opts = {}) {
   const r = runCli(dataDir, words, args, opts);
@@ -154,16 +178,17 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 /**
  * Starts `valetkey serve --data DIR --listen 127.0.0.1:0 [args]` and waits for its
  * "valetkey listening on URL" line. Returns a handle: { url, issuer, port, dataDir, logFile,
- * proc, log(), stop({signal}) }. stop() asserts a clean exit (code 0).
+ * proc, log(), stop({signal}) }. stop() asserts a clean exit (code 0). `env` adds variables to
+ * the server's environment (tests only: e.g. a fault-injection preload).
  */
-export async function startServer({ dataDir, args = [], issuer, timeoutMs = 10000 } = {}) {
+export async function startServer({ dataDir, args = [], issuer, timeoutMs = 10000, env = {} } = {}) {
   const dir = dataDir ?? mkDataDir();
   const name = nextName('server');
   const logFile = path.join(LOGDIR, `${name}.stderr.log`);
   const outFile = path.join(LOGDIR, `${name}.stdout.log`);
   const errFd = fs.openSync(logFile, 'a');
   const argv = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...args];
-  const proc = spawn(BIN, argv, { env: childEnv(), stdio: ['ignore', 'pipe', errFd] });
+  const proc = spawn(BIN, argv, { env: { ...childEnv(), ...env }, stdio: ['ignore', 'pipe', errFd] });
   fs.closeSync(errFd);
   live.add(proc);
   let exited = null;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -102,7 +104,7 @@ static void generation_seen_across_connections(void **state)
     struct vk_err err = {{0}};
     int64_t g0, g1;
     assert_int_equal(vk_store_open(f->dir, &other, &err), VK_OK);
-    /* read twice: the second answer comes from the cached WAL-index header */
+    /* read twice: nothing may answer the second read from a stale cache */
     assert_int_equal(f->st->ops->clients_generation(f->st, &g0), VK_OK);
     assert_int_equal(f->st->ops->clients_generation(f->st, &g0), VK_OK);
     struct vk_client c = client("vk_c_2");
@@ -110,6 +112,55 @@ static void generation_seen_across_connections(void **state)
     assert_int_equal(f->st->ops->clients_generation(f->st, &g1), VK_OK);
     assert_true(g1 != g0);
     vk_store_close(other);
+}
+
+/* Whether a process other than this one holds a POSIX lock on `path` (asked from a child: a
+ * process never conflicts with its own locks). */
+static bool locked_by_another_process(const char *path)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0)
+            _exit(2);
+        _exit(fl.l_type != F_UNLCK && fl.l_pid == getppid() ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_not_equal(WEXITSTATUS(status), 2);
+    return WEXITSTATUS(status) == 0;
+}
+
+static void the_store_keeps_sqlite_locks(void **state)
+{
+    /* SQLite marks a WAL database as in use with a lock on its -shm file. Closing any descriptor
+     * of that file drops all of the process's locks on it; the next process to open the database
+     * then takes itself for the only user, reinitialises the -shm under the server, and the
+     * server dies of SIGBUS. After every kind of operation the lock must still be held. */
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_err err = {{0}};
+    char shm[128];
+    int64_t gen;
+    snprintf(shm, sizeof shm, "%s/valetkey.db-shm", f->dir);
+    assert_true(locked_by_another_process(shm));
+    assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
+    assert_int_equal(st->ops->keys_generation(st, &gen), VK_OK);
+    struct vk_client c = client("vk_c_locks"), out;
+    assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
+    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_locks"), &out), VK_OK);
+    assert_int_equal(st->ops->purge_expired(st, NOW), VK_OK);
+    assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
+    assert_true(locked_by_another_process(shm));
+    /* and a second handle on the same directory (what the CLI opens) changes nothing */
+    struct vk_store *other = NULL;
+    assert_int_equal(vk_store_open(f->dir, &other, &err), VK_OK);
+    assert_int_equal(other->ops->clients_generation(other, &gen), VK_OK);
+    vk_store_close(other);
+    assert_true(locked_by_another_process(shm));
 }
 
 static void put_code(struct vk_store *st, const char *seed, const char *grant_id, uint8_t d[32])
@@ -283,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(client_round_trip_and_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(generation_seen_across_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_store_keeps_sqlite_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(code_is_redeemed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(revoking_a_grant_revokes_its_refresh_and_access_tokens,
                                         setup, teardown),
