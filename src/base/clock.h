@@ -6,6 +6,8 @@
 
 /* Seconds since the epoch (wall clock). */
 int64_t vk_now(void);
+/* Milliseconds since the epoch (wall clock). */
+int64_t vk_now_ms(void);
 /* Monotonic microseconds, for durations. */
 int64_t vk_mono_us(void);
 

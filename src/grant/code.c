@@ -32,8 +32,9 @@ int vk_code_decide(const struct vk_code *c, vk_str client_id, vk_str redirect_ur
 }
 
 int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_str client_id,
-                      int64_t now, enum vk_refresh_verdict *verdict, struct vk_oauth_err *oe)
+                      int64_t now_ms, enum vk_refresh_verdict *verdict, struct vk_oauth_err *oe)
 {
+    int64_t now = now_ms / 1000;
     *verdict = 0;
     /* checklist #36: the binding between refresh token and client */
     if (!vk_str_eq_lit(client_id, g->client_id))
@@ -43,7 +44,7 @@ int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_
     if (now >= g->expires_at || now >= rt->expires_at)
         return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (rt->used_at != 0) {
-        if (rt->grace_len > 0 && now < rt->grace_until) {
+        if (rt->grace_len > 0 && now_ms < rt->grace_until_ms) {
             *verdict = VK_REFRESH_GRACE;
             return VK_OK;
         }

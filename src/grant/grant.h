@@ -134,12 +134,13 @@ enum vk_refresh_verdict {
     VK_REFRESH_REUSE = 3,  /* used before, outside the window: revoke the whole grant */
 };
 
-/* Decides a refresh request for refresh token rt of grant g presented by client_id. Errors are
+/* Decides a refresh request for refresh token rt of grant g presented by client_id at now_ms
+ * (wall-clock milliseconds: the grace window is counted in milliseconds). Errors are
  * invalid_grant (revoked or expired grant, expired token, another client's token); on
  * VK_REFRESH_REUSE the function also returns VK_EOAUTH invalid_grant, with *verdict set so the
  * caller revokes the grant. */
 int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_str client_id,
-                      int64_t now, enum vk_refresh_verdict *verdict, struct vk_oauth_err *oe);
+                      int64_t now_ms, enum vk_refresh_verdict *verdict, struct vk_oauth_err *oe);
 
 /* --- OpenID Connect prompt / max_age (OIDC Core §3.1.2.1) ------------------------------------- */
 

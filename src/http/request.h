@@ -46,6 +46,8 @@ struct vk_request {
     vk_str body;            /* at most VK_MAX_BODY bytes */
     char peer[64];          /* remote address, printable */
     int64_t now;            /* wall-clock seconds at arrival: handlers use this, not the clock */
+    int64_t now_ms;         /* the same instant in milliseconds (0 if a test pinned only `now`:
+                               use vk_request_now_ms) */
     size_t n_headers;
     struct vk_header headers[VK_MAX_HEADERS]; /* last: only the first n_headers are set */
 };
@@ -71,6 +73,12 @@ struct vk_response {
     vk_deferred_fn defer_fn; /* set by vk_response_defer, else NULL */
     void *defer_arg;
 };
+
+/* The arrival time in milliseconds: now_ms, or `now` in whole seconds when only that was set. */
+static inline int64_t vk_request_now_ms(const struct vk_request *rq)
+{
+    return rq->now_ms != 0 ? rq->now_ms : rq->now * 1000;
+}
 
 /* Case-insensitive header lookup; false when absent. When the header repeats, *value is the
  * first occurrence: callers that must refuse a repeat count them with vk_request_header_count. */

@@ -275,7 +275,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
         /* First call: headers are complete, no body yet. */
         c->rq.method = method_of(method);
         c->rq.path = vk_str_c(url);
-        c->rq.now = vk_now();
+        c->rq.now_ms = vk_now_ms();
+        c->rq.now = c->rq.now_ms / 1000;
         peer_of(con, c->rq.peer, sizeof c->rq.peer);
         if (MHD_get_connection_values_n(con, MHD_HEADER_KIND, header_cb, &c->rq) < 0 ||
             c->rq.n_headers >= VK_MAX_HEADERS)

@@ -339,7 +339,7 @@ again:
             return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc != VK_OK)
             return rc;
-        rc = vk_refresh_decide(&old, &g, vk_str_c(c->id), rq->now, &verdict, oe);
+        rc = vk_refresh_decide(&old, &g, vk_str_c(c->id), vk_request_now_ms(rq), &verdict, oe);
         if (verdict == VK_REFRESH_REUSE) {
             /* checklist #35: a used refresh token came back: revoke the whole family. */
             int r2 = app->st->ops->grant_revoke(app->st, g.id, rq->now);
@@ -388,7 +388,7 @@ again:
     size_t blen = strlen(body);
     uint8_t *blob = NULL;
     size_t bloblen = 0;
-    int64_t grace_until = 0;
+    int64_t grace_until_ms = 0;
     if (app->cfg->refresh_grace > 0) {
         blob = vk_arena_alloc(rq->arena, blen + VK_SEAL_OVERHEAD);
         if (blob == NULL)
@@ -397,10 +397,12 @@ again:
                      &bloblen);
         if (rc != VK_OK)
             return rc;
-        grace_until = rq->now + app->cfg->refresh_grace;
+        /* Counted in milliseconds from this request's arrival: in whole seconds, a window of N
+         * seconds lasted anywhere from N-1 to N. */
+        grace_until_ms = vk_request_now_ms(rq) + app->cfg->refresh_grace * 1000;
     }
-    rc = app->st->ops->refresh_rotate(app->st, digest, rq->now, blob, bloblen, grace_until, &next,
-                                      jti, exp);
+    rc = app->st->ops->refresh_rotate(app->st, digest, rq->now, blob, bloblen, grace_until_ms,
+                                      &next, jti, exp);
     if (rc == VK_EEXIST && attempt++ == 0)
         goto again; /* a concurrent request rotated it first: decide again (grace or reuse) */
     if (rc != VK_OK)

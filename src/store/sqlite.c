@@ -149,7 +149,7 @@ static const char *const stmt_sql[S_COUNT] = {
                           "created_at, expires_at, revoked_at) VALUES (?, '', '', '', 0, ?, 0, ?) "
                           "ON CONFLICT (id) DO NOTHING",
     [S_GRANT_REFRESH_REVOKE] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = NULL, "
-                               "grace_until = 0 WHERE grant_id = ? AND used_at = 0",
+                               "grace_until_ms = 0 WHERE grant_id = ? AND used_at = 0",
     /* the access tokens issued from a grant: the one of the code exchange (on the grant) and one
      * per rotation (on the refresh token issued with it) */
     [S_GRANT_TOKENS] = "SELECT access_jti, access_exp FROM grants WHERE id = ?1 AND "
@@ -158,10 +158,10 @@ static const char *const stmt_sql[S_COUNT] = {
                        "access_exp > ?2 AND access_jti != ''",
     [S_REFRESH_PUT] = "INSERT INTO refresh_tokens (digest, grant_id, created_at, expires_at, "
                       "access_jti, access_exp) VALUES (?,?,?,?,?,?)",
-    [S_REFRESH_GET] = "SELECT grant_id, created_at, expires_at, used_at, grace_blob, grace_until "
-                      "FROM refresh_tokens WHERE digest = ?",
+    [S_REFRESH_GET] = "SELECT grant_id, created_at, expires_at, used_at, grace_blob, "
+                      "grace_until_ms FROM refresh_tokens WHERE digest = ?",
     [S_REFRESH_MARK_USED] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = ?, "
-                            "grace_until = ? WHERE digest = ? AND used_at = 0",
+                            "grace_until_ms = ? WHERE digest = ? AND used_at = 0",
     [S_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?",
     [S_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?,?) ON CONFLICT (name) DO NOTHING",
     [S_PURGE_CODES] = "DELETE FROM codes WHERE expires_at < ? - 86400",
@@ -1457,7 +1457,7 @@ static int s_refresh_get(struct vk_store *s, struct vk_arena *a,
             out->grace_blob = b;
             out->grace_len = (size_t)n;
         }
-        out->grace_until = sqlite3_column_int64(st, 5);
+        out->grace_until_ms = sqlite3_column_int64(st, 5);
     } else {
         rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
     }
@@ -1467,8 +1467,8 @@ static int s_refresh_get(struct vk_store *s, struct vk_arena *a,
 
 static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGEST_LEN],
                             int64_t now, const uint8_t *grace_blob, size_t grace_len,
-                            int64_t grace_until, const struct vk_refresh *next, const char *jti,
-                            int64_t jti_exp)
+                            int64_t grace_until_ms, const struct vk_refresh *next,
+                            const char *jti, int64_t jti_exp)
 {
     CONN_OR_FAIL(s, c);
     int rc = tx_begin(c);
@@ -1482,7 +1482,7 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
         sqlite3_bind_blob(st, 2, grace_blob, (int)grace_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 2);
-    sqlite3_bind_int64(st, 3, grace_until);
+    sqlite3_bind_int64(st, 3, grace_until_ms);
     sqlite3_bind_blob(st, 4, old_digest, VK_DIGEST_LEN, SQLITE_STATIC);
     rc = step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)

@@ -118,10 +118,11 @@ struct vk_refresh {
     int64_t expires_at;
     int64_t used_at;             /* 0 until rotated */
     /* Grace window for concurrent refreshes: the pair issued when this token was rotated,
-     * encrypted under a key derived from this token (only its holder can read it). */
+     * encrypted under a key derived from this token (only its holder can read it), readable
+     * until grace_until_ms (wall-clock milliseconds). */
     const uint8_t *grace_blob;
     size_t grace_len;
-    int64_t grace_until;
+    int64_t grace_until_ms;
 };
 
 struct vk_client_list {
@@ -217,7 +218,7 @@ struct vk_store_ops {
      * records the access-token jti, in one transaction. */
     int (*refresh_rotate)(struct vk_store *st, const uint8_t old_digest[VK_DIGEST_LEN],
                           int64_t now, const uint8_t *grace_blob, size_t grace_len,
-                          int64_t grace_until, const struct vk_refresh *next, const char *jti,
+                          int64_t grace_until_ms, const struct vk_refresh *next, const char *jti,
                           int64_t jti_exp);
 
     /* A server-wide secret kept in the store (e.g. the CSRF key), created on first use. */

@@ -220,3 +220,47 @@ describe('administration while the server is under load', { timeout: 180000 }, (
     assert.equal(health.status, 200, 'healthy after the run');
   });
 });
+
+describe('refresh grace window', { timeout: 60000 }, () => {
+  let dataDir, server, web;
+  before(async () => {
+    dataDir = mkDataDir();
+    const u = runCli(dataDir, ['user', 'add'], ['--username', 'alice'], { input: PASSWORD + '\n' });
+    assert.equal(u.status, 0, u.stderr);
+    recordSecret(PASSWORD);
+    web = addClient(dataDir, {
+      name: 'web', grants: ['authorization_code', 'refresh_token'], scope: 'openid',
+      redirectUris: [REDIRECT], firstParty: true,
+    });
+    server = await startServer({ dataDir, args: ['--refresh-grace-seconds', '1'] });
+  });
+  after(async () => { await server?.stop({ removeData: true }); });
+
+  it('--refresh-grace-seconds 1 lasts one second, not what is left of the current one', async () => {
+    const cookie = await signIn(server, web, 'alice');
+    const first = await codeAndExchange(server, web, cookie);
+    assert.equal(first.status, 200, first.text);
+    const rt0 = first.json.refresh_token;
+    // Rotate late in a wall-clock second, so that a window counted in whole seconds would end
+    // within ~300 ms, long before one second has passed. (Server and test share the clock.)
+    while (Date.now() % 1000 < 650 || Date.now() % 1000 > 720) await sleep(5);
+    const sent = Date.now();
+    const rotated = await tokenPost(server, web, { grant_type: 'refresh_token', refresh_token: rt0 });
+    const answered = Date.now();
+    assert.equal(rotated.status, 200, rotated.text);
+    // Half a second after sending: inside the window by 500 ms, yet in the next wall-clock second.
+    await sleep(Math.max(0, sent + 500 - Date.now()));
+    const replay = await tokenPost(server, web, { grant_type: 'refresh_token', refresh_token: rt0 });
+    assert.equal(replay.status, 200,
+      `a replay ${Date.now() - sent} ms after the rotation is inside a 1 s window: ${replay.text}`);
+    assert.equal(replay.json.access_token, rotated.json.access_token, 'the same pair');
+    assert.equal(replay.json.refresh_token, rotated.json.refresh_token, 'the same pair');
+    // More than a second after the rotation arrived: reuse, and the family is revoked.
+    await sleep(Math.max(0, answered + 1200 - Date.now()));
+    const late = await tokenPost(server, web, { grant_type: 'refresh_token', refresh_token: rt0 });
+    assert.equal(late.status, 400, late.text);
+    assert.equal(late.json.error, 'invalid_grant');
+    const next = await tokenPost(server, web, { grant_type: 'refresh_token', refresh_token: rotated.json.refresh_token });
+    assert.equal(next.json.error, 'invalid_grant', 'the family was revoked by the late reuse');
+  });
+});

@@ -188,6 +188,8 @@ static void used_code_of_another_client_is_refused_without_reuse(void **state)
     assert_true(reused);
 }
 
+#define MS(s) ((int64_t)(s) * 1000)
+
 static void refresh_state_transitions(void **state)
 {
     (void)state;
@@ -196,34 +198,45 @@ static void refresh_state_transitions(void **state)
                          .created_at = NOW, .expires_at = NOW + 1000};
     struct vk_refresh rt = {.grant_id = "vk_g_1", .created_at = NOW, .expires_at = NOW + 500};
     enum vk_refresh_verdict v;
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 1, &v, &oe), VK_OK);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 1), &v, &oe), VK_OK);
     assert_int_equal(v, VK_REFRESH_ROTATE);
     /* another client presenting it: refused, and the family is not touched */
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_x"), NOW + 1, &v, &oe), VK_EOAUTH);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_x"), MS(NOW + 1), &v, &oe), VK_EOAUTH);
     assert_int_not_equal(v, VK_REFRESH_REUSE);
     /* expired token, expired family */
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 500, &v, &oe),
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 500), &v, &oe),
                      VK_EOAUTH);
     rt.expires_at = NOW + 5000;
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 1000, &v, &oe),
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 1000), &v, &oe),
                      VK_EOAUTH);
     /* used, no grace: reuse -> revoke the family */
     rt.used_at = NOW + 2;
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 3, &v, &oe), VK_EOAUTH);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 3), &v, &oe),
+                     VK_EOAUTH);
     assert_int_equal(v, VK_REFRESH_REUSE);
     /* used, inside the grace window: same pair; after it: reuse */
     static const uint8_t blob[40];
     rt.grace_blob = blob;
     rt.grace_len = sizeof blob;
-    rt.grace_until = NOW + 5;
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 4, &v, &oe), VK_OK);
+    rt.grace_until_ms = MS(NOW + 5);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 4), &v, &oe), VK_OK);
     assert_int_equal(v, VK_REFRESH_GRACE);
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 5, &v, &oe), VK_EOAUTH);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 5), &v, &oe),
+                     VK_EOAUTH);
+    assert_int_equal(v, VK_REFRESH_REUSE);
+    /* the window ends at its millisecond, not at a whole second */
+    rt.grace_until_ms = MS(NOW + 4) + 250;
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 4) + 249, &v, &oe),
+                     VK_OK);
+    assert_int_equal(v, VK_REFRESH_GRACE);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 4) + 250, &v, &oe),
+                     VK_EOAUTH);
     assert_int_equal(v, VK_REFRESH_REUSE);
     /* revoked grant */
     rt.used_at = 0;
     g.revoked_at = NOW + 1;
-    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), NOW + 2, &v, &oe), VK_EOAUTH);
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 2), &v, &oe),
+                     VK_EOAUTH);
 }
 
 static void grace_blob_opens_only_with_the_same_token(void **state)
