@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store *st,
                 const char *issuer, int64_t now, struct vk_err *err)
@@ -71,12 +70,6 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
     app->session_cookie = app->cookie_secure ? "__Host-vk_session" : "vk_session";
     app->csrf_cookie = app->cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
     app->device_cookie = app->cookie_secure ? "__Host-vk_device" : "vk_device";
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (sem_init(&app->password_slots, 0, ncpu > 0 ? (unsigned)ncpu : 1) != 0) {
-        rc = vk_err_set(err, VK_EIO, "cannot create the password semaphore");
-        goto fail;
-    }
-    app->password_slots_ready = true;
     return VK_OK;
 fail:
     vk_app_clear(app);
@@ -90,8 +83,6 @@ void vk_app_clear(struct vk_app *app)
     free(app->discovery_json);
     free(app->oidc_json);
     vk_wipe(app->csrf_key, sizeof app->csrf_key);
-    if (app->password_slots_ready)
-        sem_destroy(&app->password_slots);
     vk_wipe(app->device_key, sizeof app->device_key);
     vk_auth_limiter_free(app->client_limits.per_client);
     vk_auth_limiter_free(app->client_limits.per_addr);

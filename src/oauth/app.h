@@ -4,7 +4,6 @@
 #ifndef VK_OAUTH_APP_H
 #define VK_OAUTH_APP_H
 
-#include <semaphore.h>
 #include <stdint.h>
 
 #include "auth/auth.h"
@@ -61,8 +60,6 @@ struct vk_app {
     const char *csrf_cookie;
     uint8_t device_key[VK_DIGEST_LEN]; /* HMAC key for device cookies, shared by all nodes */
     const char *device_cookie;
-    sem_t password_slots; /* bounds concurrent Argon2 verifications */
-    bool password_slots_ready;
 };
 
 /* Builds the app on an open store: the keyring (creating the first signing keys when there are

@@ -9,7 +9,6 @@
 #include "oauth/app.h"
 
 #include <inttypes.h>
-#include <semaphore.h>
 #include <string.h>
 
 #include "auth/device.h"
@@ -588,18 +587,11 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* Looks the user up, reads the device cookie and computes the limiter keys; *wait is how long
- * this attempt must still wait (0: check the password). The policy (docs/security.md): a browser
- * with a valid device cookie for this user is charged to that cookie alone; any other browser to
- * the account (a short delay), the account and network (the lockout) and the network. Successful
- * logins are limited per account and per network whoever sends them. */
-static int login_limits(struct vk_app *app, const struct vk_request *rq, struct login *lg,
-                        int64_t *wait)
+/* Looks the user up, reads the device cookie and computes the limiter keys. */
+static int login_prepare(struct vk_app *app, const struct vk_request *rq, struct login *lg)
 {
-    const struct vk_login_limits *ll = &app->login_limits;
     char netbuf[VK_ADDR_NET_LEN];
     vk_str cookie, user_id, dev_id;
-    *wait = 0;
     int rc = app->st->ops->user_get_by_name(app->st, rq->arena, lg->username, &lg->user);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
         return rc;
@@ -619,19 +611,23 @@ static int login_limits(struct vk_app *app, const struct vk_request *rq, struct 
         rc = limiter_key(rq->arena, "a:", net, "", VK_STR_NULL, &lg->net);
     if (rc == VK_OK && lg->trusted)
         rc = limiter_key(rq->arena, "d:", dev_id, "", VK_STR_NULL, &lg->device);
-    if (rc != VK_OK)
-        return rc;
+    return rc;
+}
+
+/* How long this attempt must still wait (0: check the password). The policy (docs/security.md):
+ * a browser with a valid device cookie for this user is charged to that cookie alone; any other
+ * browser to the account (a short delay), the account and network (the lockout) and the network.
+ * Successful logins are limited per account and per network whoever sends them. */
+static int64_t login_wait(struct vk_app *app, const struct vk_request *rq, const struct login *lg)
+{
+    const struct vk_login_limits *ll = &app->login_limits;
     int64_t w = max64(vk_auth_limiter_wait(ll->ok, lg->account, rq->now),
                       vk_auth_limiter_wait(ll->ok_addr, lg->net, rq->now));
-    if (lg->trusted) {
-        w = max64(w, vk_auth_limiter_wait(ll->device, lg->device, rq->now));
-    } else {
-        w = max64(w, vk_auth_limiter_wait(ll->account, lg->account, rq->now));
-        w = max64(w, vk_auth_limiter_wait(ll->pair, lg->pair, rq->now));
-        w = max64(w, vk_auth_limiter_wait(ll->addr, lg->net, rq->now));
-    }
-    *wait = w;
-    return VK_OK;
+    if (lg->trusted)
+        return max64(w, vk_auth_limiter_wait(ll->device, lg->device, rq->now));
+    w = max64(w, vk_auth_limiter_wait(ll->account, lg->account, rq->now));
+    w = max64(w, vk_auth_limiter_wait(ll->pair, lg->pair, rq->now));
+    return max64(w, vk_auth_limiter_wait(ll->addr, lg->net, rq->now));
 }
 
 /* Charges a failed password. A key that cannot be recorded (its window full of entries that
@@ -677,20 +673,26 @@ static int login_succeeded(struct vk_app *app, const struct vk_request *rq,
 }
 
 /* The password check and what follows it: the limiter bookkeeping, a stronger hash when the
- * parameters were raised, the session, then consent or the code. */
-static int login_verify(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
-                        struct login *lg)
+ * parameters were raised, the session, then consent or the code. Runs on the HTTP layer's pool
+ * of deferred-work threads (vk_response_defer): each verification costs ~19 MiB and ~15 ms of
+ * CPU, and on a worker thread it would stall every other connection that thread serves. The
+ * pool has one thread per CPU and a short queue, which also bounds the memory. */
+static int login_deferred(void *appv, const struct vk_request *rq, struct vk_response *rs,
+                          void *arg)
 {
+    struct vk_app *app = appv;
+    struct login *lg = arg;
     struct vk_session se;
-    /* Each verification costs ~19 MiB and ~15 ms of CPU: at most one per CPU at a time, so a
-     * login flood cannot take the memory or starve the token endpoint. */
-    sem_wait(&app->password_slots);
+    rs->log_client = lg->az.client.id;
+    /* Again, now: attempts that queued together must not all pass one earlier check. */
+    int64_t wait = login_wait(app, rq, lg);
+    if (wait > 0)
+        return show_too_many(app, rq, rs, lg, wait);
     bool ok = false;
     if (lg->known && lg->pw.len <= VK_PASSWORD_MAX_LEN)
         ok = vk_password_verify(lg->user.password_hash, lg->pw);
     else /* unknown user or over-long password: the same work, so the time tells nothing */
         vk_password_dummy_verify(lg->pw);
-    sem_post(&app->password_slots);
     if (!ok) {
         login_failed(app, rq, lg);
         /* Never the typed username: people type passwords into that field. */
@@ -751,13 +753,22 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
                           lg->username.len <= 64 ? lg->username : VK_STR_NULL);
     lg->pw = (struct vk_secret){password.p, password.len};
     /* The same answer whether or not the account exists. */
-    int64_t wait;
-    rc = login_limits(app, rq, lg, &wait);
+    rc = login_prepare(app, rq, lg);
     if (rc != VK_OK)
         return rc;
+    int64_t wait = login_wait(app, rq, lg);
     if (wait > 0)
         return show_too_many(app, rq, rs, lg, wait);
-    return login_verify(app, rq, rs, lg);
+    /* The password is checked on the deferred-work pool; when the pool is full, the answer is
+     * this page, at once: 503 with Retry-After (RFC 9110 §15.6.4). */
+    rc = vk_response_header(rs, rq->arena, "Retry-After", "2");
+    if (rc == VK_OK)
+        rc = show_login(app, rq, rs, &lg->ps, &lg->az, 503,
+                        "The server is busy. Try again in a few seconds.", lg->username);
+    if (rc != VK_OK)
+        return rc;
+    vk_response_defer(rs, login_deferred, lg);
+    return VK_OK;
 }
 
 /* --- POST /consent ------------------------------------------------------------------------ */

@@ -244,3 +244,46 @@ describe('device cookie on an https issuer', { timeout: 60000 }, () => {
     assert.match(set, /; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax; Secure$/);
   });
 });
+
+describe('a login flood', { timeout: 120000 }, () => {
+  let server, dataDir, web, svc;
+  before(async () => {
+    dataDir = mkDataDir();
+    addUser(dataDir, 'erin', 'erin password 1234');
+    web = addClient(dataDir, { name: 'Web', redirectUris: [REDIRECT], scope: 'openid', firstParty: true });
+    svc = addClient(dataDir, { name: 'svc', grants: ['client_credentials'], scope: 'read' });
+    server = await startServer({ dataDir, args: ['--trusted-proxy', '127.0.0.1'] });
+  });
+  after(async () => { await server?.stop({ removeData: true }); });
+
+  it('gets 503 + Retry-After at once when the password pool is full, and /token keeps answering', async () => {
+    // Issue 6 item 2: Argon2 verifications waited on a semaphore inside the HTTP worker
+    // threads, so a flood queued up there (and every connection on those threads with it). Now
+    // they run on a bounded pool, and what does not fit is answered at once. 120 logins at the
+    // same time, each from its own address and for its own (unknown) name so no limit refuses
+    // them first: far more than a pool of one thread per CPU and a queue of four per thread.
+    const page = await browser(server, web, '192.0.2.1');
+    const flood = Array.from({ length: 120 }, async (_, i) => {
+      const b = { ...page, xff: `10.1.${i >> 8}.${i & 255}` };
+      const t = Date.now();
+      const res = await login(server, b, `nobody-${i}`, 'wrong password');
+      return { status: res.status, retry: res.headers.get('retry-after'), ms: Date.now() - t };
+    });
+    // Meanwhile, client-credentials tokens.
+    const tokens = (async () => {
+      const seen = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await postForm(`${server.url}/token`, { grant_type: 'client_credentials' },
+          { headers: { authorization: basicAuth(svc.client_id, svc.client_secret) } });
+        seen.push(r.status);
+      }
+      return seen;
+    })();
+    const results = await Promise.all(flood);
+    const busy = results.filter((r) => r.status === 503);
+    assert.ok(busy.length > 0, `no login was answered 503: ${JSON.stringify(results.map((r) => r.status))}`);
+    for (const r of busy) assert.equal(r.retry, '2', '503 carries Retry-After');
+    for (const r of results) assert.ok([400, 503].includes(r.status), `unexpected ${r.status}`);
+    assert.deepEqual(await tokens, Array(10).fill(200));
+  });
+});
