@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/log.h"
 #include "http/form.h"
 #include "http/headers.h"
 
@@ -116,6 +117,21 @@ const char *vk_oauth_default_audience(const struct vk_app *app)
     return app->cfg->audience[0] != '\0' ? app->cfg->audience : app->issuer;
 }
 
+static const char *method_name(enum vk_client_auth_method m)
+{
+    switch (m) {
+    case VK_CLIENT_AUTH_BASIC:
+        return "client_secret_basic";
+    case VK_CLIENT_AUTH_POST:
+        return "client_secret_post";
+    case VK_CLIENT_AUTH_PUBLIC:
+        return "none";
+    case VK_CLIENT_AUTH_NONE:
+        break;
+    }
+    return "-";
+}
+
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,
                           struct vk_oauth_err *oe)
@@ -124,8 +140,26 @@ int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
     int rc = vk_oauth_client_creds(rq, ps, &cr, oe);
     if (rc != VK_OK)
         return rc;
-    return vk_client_authenticate(app->clients, &app->client_limits, rq->arena, &cr, allow_public,
-                                  vk_oauth_peer(app, rq), rq->now, client, oe);
+    rc = vk_client_authenticate(app->clients, &app->client_limits, rq->arena, &cr, allow_public,
+                                vk_oauth_peer(app, rq), rq->now, client, oe);
+    if (rc != VK_OK)
+        return rc;
+    /* The registered token_endpoint_auth_method is enforced (RFC 7591 §2, OAuth 2.1 §2.4): a
+     * client registered for client_secret_basic may not send its secret in the body, nor the
+     * reverse, so a secret travels only the way its client was set up to send it. Public clients
+     * ("none") were already held to presenting no secret. The answer is that of every failed
+     * authentication. It is not counted as a failure: the secret was right (a wrong one, sent
+     * either way, has been counted already), so counting would only lock out a misconfigured
+     * client without slowing any guessing. */
+    const char *used = method_name(cr.method);
+    if (client->auth_method == NULL || strcmp(used, client->auth_method) != 0) {
+        vk_log_info("event=client.auth_method_refused client=%s used=%s registered=%s",
+                    client->id, used, client->auth_method != NULL ? client->auth_method : "-");
+        memset(client, 0, sizeof *client);
+        oe->www_auth = cr.method == VK_CLIENT_AUTH_BASIC;
+        return vk_oauth_fail(oe, 401, "invalid_client", "client authentication failed");
+    }
+    return VK_OK;
 }
 
 int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,

@@ -157,6 +157,33 @@ describe('POST /token (client_credentials)', { timeout: 30000 }, () => {
     assertOAuthError(await postForm(url, { grant_type: 'client_credentials' }), 401, 'invalid_client', 'no client authentication');
   });
 
+  it('enforces the registered token_endpoint_auth_method (the same 401 as a wrong secret)', async () => {
+    const url = `${server.url}/token`;
+    // basic is registered for client_secret_basic: its (right) secret in the body is refused
+    const asPost = await tokenRequest(server, basic, { method: 'client_secret_post' });
+    assertOAuthError(asPost, 401, 'invalid_client', 'client_secret_post by a client_secret_basic client');
+    assert.equal(asPost.json.error_description, (await postForm(url, { grant_type: 'client_credentials', client_id: basic.client_id, client_secret: 'vk_cs_wrong' })).json.error_description,
+      'no hint that the secret was right');
+    // post is registered for client_secret_post: its (right) secret in Basic is refused
+    const asBasic = await tokenRequest(server, post, { method: 'client_secret_basic' });
+    assertOAuthError(asBasic, 401, 'invalid_client', 'client_secret_basic by a client_secret_post client');
+    assert.match(asBasic.headers.get('www-authenticate') ?? '', /^Basic\b/i, 'a failed Basic attempt gets WWW-Authenticate');
+    // the same rule at /introspect and /revoke
+    const t = (await getToken(server, basic)).access_token;
+    for (const ep of ['introspect', 'revoke']) {
+      const wrong = await postForm(`${server.url}/${ep}`, { token: t, client_id: basic.client_id, client_secret: basic.client_secret });
+      assertOAuthError(wrong, 401, 'invalid_client', `/${ep} with the wrong method`);
+    }
+    // Not counted as failed attempts: the secret was right. 25 refusals (more than the 20 free
+    // failures) later, the registered method works at once.
+    for (let i = 0; i < 25; i++) {
+      assertOAuthError(await tokenRequest(server, post, { method: 'client_secret_basic' }), 401, 'invalid_client', `wrong method #${i}`);
+    }
+    await getToken(server, post, { method: 'client_secret_post' });
+    const j = (await postForm(`${server.url}/introspect`, { token: t }, { headers: { authorization: basicAuth(basic.client_id, basic.client_secret) } })).json;
+    assert.equal(j.active, true, 'the token was not revoked by the refused /revoke');
+  });
+
   it('rejects a malformed Authorization header', async () => {
     for (const h of ['Basic', 'Basic !!!not-base64!!!', `Basic ${Buffer.from('no-colon').toString('base64')}`, 'Bearer abc']) {
       const res = await postForm(`${server.url}/token`, { grant_type: 'client_credentials' }, { headers: { authorization: h } });

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "base/crypto.h"
 #include "oauth/app.h"
@@ -94,6 +95,30 @@ static int post_token(struct fx *f, const char *id, const char *secret, const ch
     return vk_ep_token(&f->app, &rq, rs);
 }
 
+/* POSTs `body` with the credentials in an Authorization: Basic header (client_secret_basic). */
+static int post_token_basic(struct fx *f, const char *id, const char *secret, const char *body,
+                            struct vk_response *rs)
+{
+    static struct vk_request rq;
+    char cred[256], b64[400];
+    memset(&rq, 0, sizeof rq);
+    memset(rs, 0, sizeof *rs);
+    int n = snprintf(cred, sizeof cred, "%s:%s", id, secret);
+    assert_true(n > 0 && (size_t)n < sizeof cred);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, n);
+    rq.arena = &f->a;
+    rq.method = VK_METHOD_POST;
+    rq.path = vk_str_c("/token");
+    rq.body = vk_str_c(body);
+    rq.now = NOW;
+    snprintf(rq.peer, sizeof rq.peer, "192.0.2.7");
+    rq.headers[rq.n_headers++] = (struct vk_header){vk_str_c("Content-Type"),
+                                                    vk_str_c("application/x-www-form-urlencoded")};
+    rq.headers[rq.n_headers++] = (struct vk_header){
+        vk_str_c("Authorization"), vk_str_c(vk_arena_printf(&f->a, "Basic %s", b64))};
+    return vk_ep_token(&f->app, &rq, rs);
+}
+
 static json_t *body_json(const struct vk_response *rs)
 {
     json_error_t e;
@@ -152,6 +177,28 @@ static void wrong_secret_is_invalid_client(void **state)
     json_decref(j);
 }
 
+static void the_registered_auth_method_is_enforced(void **state)
+{
+    struct fx *f = *state;
+    struct vk_response rs;
+    /* The fixture client is registered for client_secret_post: its right secret sent with
+     * client_secret_basic is refused like a wrong one (issue 6, "Safer defaults"). */
+    assert_int_equal(post_token_basic(f, f->client_id, f->secret, "grant_type=client_credentials",
+                                      &rs),
+                     VK_OK);
+    assert_int_equal(rs.status, 401);
+    json_t *j = body_json(&rs);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "invalid_client");
+    assert_string_equal(json_string_value(json_object_get(j, "error_description")),
+                        "client authentication failed");
+    json_decref(j);
+    assert_non_null(header(&rs, "WWW-Authenticate"));
+    /* the registered method still works */
+    assert_int_equal(post_token(f, f->client_id, f->secret, "grant_type=client_credentials", &rs),
+                     VK_OK);
+    assert_int_equal(rs.status, 200);
+}
+
 static void scope_beyond_the_registration_is_invalid_scope(void **state)
 {
     struct fx *f = *state;
@@ -204,6 +251,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(wrong_secret_is_invalid_client,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(the_registered_auth_method_is_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(scope_beyond_the_registration_is_invalid_scope, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(unknown_grant_type_and_missing_grant_type, setup,
