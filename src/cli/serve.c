@@ -11,8 +11,12 @@
 #include <unistd.h>
 #include <pthread.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "base/clock.h"
 #include "base/log.h"
+#include "grant/grant.h"
 #include "http/server.h"
 #include "oauth/app.h"
 
@@ -20,7 +24,7 @@ static const char usage[] =
     "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
     "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n"
     "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
-    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS]\n";
+    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS] [--insecure-http]\n";
 
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
@@ -39,6 +43,10 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
+        if (strcmp(argv[i], "--insecure-http") == 0) {
+            cfg->insecure_http = true;
+            continue;
+        }
         for (; k < sizeof flags / sizeof flags[0]; k++)
             if (strcmp(argv[i], flags[k].flag) == 0)
                 break;
@@ -53,6 +61,81 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
     }
     if (vk_config_validate(cfg, &err) != VK_OK)
         return vk_cli_fail(2, "%s", err.msg);
+    return 0;
+}
+
+/* True for an IPv4 address in 127.0.0.0/8, the IPv6 address ::1, or the name localhost. */
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* The host of a HOST:PORT or [HOST]:PORT listen address is a loopback one. A wildcard (0.0.0.0,
+ * [::]), any other address or any other name counts as reachable from the network. */
+static bool listen_is_loopback(const char *listen)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL)
+        return false;
+    size_t hl = (size_t)(colon - listen);
+    const char *h = listen;
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof host)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    return host_is_loopback(host);
+}
+
+/* Checklist #51 (TLS everywhere but loopback): a plain-http issuer beyond loopback would have
+ * browsers send the session and CSRF cookies without Secure and the __Host- prefix (both need an
+ * https issuer) and tokens and passwords cross the network in clear. Refused unless the operator
+ * says --insecure-http. Checked before the data directory is touched. */
+static int check_transport(const struct vk_config *cfg)
+{
+    struct vk_uri u;
+    if (cfg->insecure_http)
+        return 0;
+    if (cfg->issuer_explicit) {
+        if (vk_uri_parse(vk_str_c(cfg->issuer), &u) == VK_OK &&
+            vk_str_eq_nocase_lit(u.scheme, "https"))
+            return 0;
+        char host[64] = "";
+        vk_str h = u.host;
+        if (h.len >= 2 && h.p[0] == '[') { /* an IPv6 literal without its brackets */
+            h.p++;
+            h.len -= 2;
+        }
+        if (vk_strscpy(host, sizeof host, h) != VK_OK || !host_is_loopback(host))
+            return vk_cli_fail(2,
+                               "the issuer %s is plain http on a host other than loopback: browsers "
+                               "would send the session cookies without Secure and the __Host- "
+                               "prefix, and tokens and passwords would cross the network in "
+                               "clear. Use an https issuer (--issuer https://your.host, with TLS "
+                               "at a reverse proxy in front of valetkey), or pass --insecure-http "
+                               "(insecure_http = true) to accept plain http",
+                               cfg->issuer);
+    }
+    if (!listen_is_loopback(cfg->listen))
+        return vk_cli_fail(2,
+                           "listening on %s, beyond loopback, with a plain-http issuer: browsers "
+                           "would send the session cookies without Secure and the __Host- prefix, "
+                           "and tokens and passwords would cross the network in clear. Put TLS "
+                           "in front and set --issuer https://your.host, or pass --insecure-http "
+                           "(insecure_http = true) to serve plain http to the network",
+                           cfg->listen);
     return 0;
 }
 
@@ -79,7 +162,8 @@ int vk_cmd_serve(int argc, char **argv)
     int fd = -1, status = 1;
     memset(&app, 0, sizeof app);
 
-    if (vk_cli_common(&cfg, &argc, argv) != 0 || parse_flags(&cfg, argc, argv) != 0)
+    if (vk_cli_common(&cfg, &argc, argv) != 0 || parse_flags(&cfg, argc, argv) != 0 ||
+        check_transport(&cfg) != 0)
         return 2;
 
     sigset_t set;
@@ -123,6 +207,10 @@ int vk_cmd_serve(int argc, char **argv)
     vk_log_start_async();
     vk_log_info("event=server.started listen=%s issuer=%s store=%s", bound, issuer,
                 st->ops->name);
+    if (cfg.insecure_http && strncmp(issuer, "https://", 8) != 0)
+        vk_log_warn("event=server.insecure_http issuer=%s listen=%s (--insecure-http: cookies "
+                    "without Secure, tokens in clear beyond loopback)",
+                    issuer, bound);
     printf("valetkey listening on http://%s\n", bound);
     struct vk_arena a;
     struct vk_client_list cl = {0};

@@ -49,7 +49,8 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_TRUSTED_PROXY", "trusted_proxy"},
                 {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
                 {"VALETKEY_THREADS", "threads"},
-                {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"}};
+                {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"},
+                {"VALETKEY_INSECURE_HTTP", "insecure_http"}};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
         if (v != NULL && v[0] != '\0')
@@ -61,6 +62,17 @@ static int set_str(char *dst, size_t n, const char *v, const char *key, struct v
 {
     if (vk_strscpy(dst, n, vk_str_c(v)) != VK_OK)
         return vk_err_set(err, VK_ETOOBIG, "%s is too long", key);
+    return VK_OK;
+}
+
+static int set_bool(bool *dst, const char *v, const char *key, struct vk_err *err)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+        *dst = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+        *dst = false;
+    else
+        return vk_err_set(err, VK_EINVAL, "%s must be true or false", key);
     return VK_OK;
 }
 
@@ -89,6 +101,8 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
     }
     if (strcmp(key, "trusted_proxy") == 0)
         return set_str(c->trusted_proxy, sizeof c->trusted_proxy, value, key, err);
+    if (strcmp(key, "insecure_http") == 0)
+        return set_bool(&c->insecure_http, value, key, err);
     if (strcmp(key, "audience") == 0)
         return set_str(c->audience, sizeof c->audience, value, key, err);
     if (strcmp(key, "access_token_ttl") == 0)

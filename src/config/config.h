@@ -27,6 +27,7 @@ struct vk_config {
     unsigned threads;         /* HTTP worker threads, 0 = CPUs */
     unsigned conn_limit;
     bool issuer_explicit;
+    bool insecure_http;       /* allow a plain-http issuer or listener beyond loopback */
     /* Attempt limits (docs/security.md, "Brute force"); networks are IPv4 addresses and IPv6
      * /64s (vk_auth_addr_net). */
     struct vk_limit_policy client_limit;      /* failed client secrets per client and network */

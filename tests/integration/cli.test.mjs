@@ -3,6 +3,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { BIN, startServer, addClient, mkDataDir, rmDataDir, runCli, cliJson, recordSecret, sleep } from '../lib/harness.mjs';
 import {
   postForm, getToken, tokenRequest, assertOAuthError, assertActive, basicAuth,
@@ -282,6 +284,58 @@ describe('valetkey serve', { timeout: 30000 }, () => {
       assertFails(r, 'serve --no-such-option');
     } finally {
       rmDataDir(d);
+    }
+  });
+
+  it('refuses a plain-http issuer beyond loopback unless --insecure-http, before touching the data directory', async () => {
+    const parent = mkDataDir();
+    const d = path.join(parent, 'data');
+    try {
+      for (const [what, args, hint] of [
+        ['explicit http issuer', ['--listen', '127.0.0.1:0', '--issuer', 'http://as.example.test'], /--issuer https:\/\//],
+        ['http issuer on a LAN address', ['--listen', '127.0.0.1:0', '--issuer', 'http://192.0.2.10:8080'], /https/],
+        ['derived issuer on a wildcard listener', ['--listen', '0.0.0.0:0'], /--issuer https:\/\//],
+        ['derived issuer on the IPv6 wildcard', ['--listen', '[::]:0'], /--issuer https:\/\//],
+        ['loopback http issuer on a wildcard listener', ['--listen', '0.0.0.0:0', '--issuer', 'http://127.0.0.1:8080'], /beyond loopback/],
+      ]) {
+        const r = runCli(d, ['serve'], args);
+        assert.equal(r.status, 2, `${what}: exit 2; stderr ${r.stderr}`);
+        assert.match(r.stderr, /--insecure-http/, `${what}: names the way out`);
+        assert.match(r.stderr, hint, `${what}: says what to do`);
+        assert.ok(!r.stdout.includes('listening'), `${what}: does not listen`);
+        assert.ok(!fs.existsSync(d), `${what}: the data directory was not created`);
+      }
+      const cfg = path.join(parent, 'insecure.ini');
+      fs.writeFileSync(cfg, 'insecure_http = maybe\n');
+      const bad = runCli(d, ['serve'], ['--config', cfg, '--issuer', 'http://as.example.test']);
+      assert.equal(bad.status, 2, 'insecure_http must be a boolean');
+      assert.match(bad.stderr, /insecure_http must be true or false/);
+    } finally {
+      rmDataDir(parent);
+    }
+    // allowed: https issuers, loopback issuers, and plain http on request
+    const ISS = 'http://as.example.test';
+    for (const args of [['--issuer', ISS, '--insecure-http'], ['--issuer', 'https://as.example.test'], ['--issuer', 'http://localhost:9']]) {
+      const issuer = args[1];
+      const s = await startServer({ args, issuer });
+      try {
+        const meta = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json();
+        assert.equal(meta.issuer, issuer);
+        if (args.includes('--insecure-http')) {
+          await sleep(150);
+          assert.match(s.log(), /event=server\.insecure_http/, 'a warning in the log');
+        }
+      } finally {
+        await s.stop();
+      }
+    }
+    const dir = mkDataDir();
+    try {
+      fs.writeFileSync(path.join(dir, 'cfg.ini'), 'insecure_http = true\n');
+      const s = await startServer({ dataDir: dir, args: ['--config', path.join(dir, 'cfg.ini'), '--issuer', ISS], issuer: ISS });
+      await s.stop();
+    } finally {
+      rmDataDir(dir);
     }
   });
 });
