@@ -16,10 +16,36 @@ static const char usage[] =
     "  user      add | list | remove | passwd\n"
     "  version   print the version\n"
     "\n"
-    "Every command takes --data DIR (default ./valetkey-data or $VALETKEY_DATA).\n";
+    "Every command takes --data DIR (default ./valetkey-data or $VALETKEY_DATA).\n"
+    "valetkey <command> [subcommand] --help (or -h, or valetkey help <command> [subcommand])\n"
+    "describes one command without touching the data directory.\n";
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"serve", vk_cmd_serve},
+    {"client", vk_cmd_client},
+    {"user", vk_cmd_user},
+    {"key", vk_cmd_key},
+};
+
+static int (*command(const char *name))(int, char **)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run;
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
+    /* valetkey help COMMAND [SUBCOMMAND] is COMMAND [SUBCOMMAND] --help */
+    if (argc >= 3 && argc <= 4 && strcmp(argv[1], "help") == 0 && command(argv[2]) != NULL) {
+        char help[] = "--help";
+        char *args[] = {argv[2], argc == 4 ? argv[3] : help, help, NULL};
+        return command(argv[2])(argc == 4 ? 3 : 2, args);
+    }
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -29,14 +55,8 @@ int main(int argc, char **argv)
         puts("valetkey " VALETKEY_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "serve") == 0)
-        return vk_cmd_serve(argc - 1, argv + 1);
-    if (strcmp(argv[1], "client") == 0)
-        return vk_cmd_client(argc - 1, argv + 1);
-    if (strcmp(argv[1], "user") == 0)
-        return vk_cmd_user(argc - 1, argv + 1);
-    if (strcmp(argv[1], "key") == 0)
-        return vk_cmd_key(argc - 1, argv + 1);
+    if (command(argv[1]) != NULL)
+        return command(argv[1])(argc - 1, argv + 1);
     fputs(usage, stderr);
     fprintf(stderr, "valetkey: unknown command '%s'\n", argv[1]);
     return 2;

@@ -2,6 +2,8 @@
 #ifndef VK_CLI_CLI_H
 #define VK_CLI_CLI_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 
 int vk_cmd_serve(int argc, char **argv);
@@ -9,6 +11,10 @@ int vk_cmd_client(int argc, char **argv);
 int vk_cmd_key(int argc, char **argv);
 int vk_cmd_user(int argc, char **argv);
 
+/* True when any argument after the command word is "--help" or "-h": the command then prints its
+ * usage on stdout and exits 0, before reading a configuration file or touching the data
+ * directory. */
+bool vk_cli_wants_help(int argc, char **argv);
 /* Shared option handling: consumes --data DIR and --config FILE (loading the file) from argv,
  * leaving other arguments in place. Returns 0, or 2 after printing an error. */
 int vk_cli_common(struct vk_config *cfg, int *argc, char **argv);

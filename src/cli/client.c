@@ -20,7 +20,64 @@ static const char usage[] =
     "                           [--access-token-ttl SECONDS] [--first-party] [--introspect]\n"
     "                           [--post-logout-redirect-uri URI]... [--id-token-alg RS256|ES256]\n"
     "                           [--data DIR]\n"
-    "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n";
+    "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n"
+    "valetkey client SUBCOMMAND --help describes one subcommand.\n";
+
+static const char help_add[] =
+    "usage: valetkey client add --name NAME [options] [--data DIR] [--config FILE]\n"
+    "Registers a client and prints it as JSON; a confidential client's secret is printed once.\n"
+    "  --name NAME                 the name users see on the consent page (required)\n"
+    "  --public                    a public client (browser or native app): no secret, PKCE\n"
+    "  --redirect-uri URI          repeatable; https, http only on 127.0.0.1, [::1] or localhost,\n"
+    "                              or a reverse-domain private-use scheme (com.example.app:/cb);\n"
+    "                              no user information, no fragment. http://127.0.0.1/cb and\n"
+    "                              http://[::1]/cb (no port) accept any port at /authorize\n"
+    "  --post-logout-redirect-uri URI  repeatable; where /logout may return (same rules)\n"
+    "  --grant TYPE                repeatable: client_credentials, authorization_code,\n"
+    "                              refresh_token (default: client_credentials, or the code grant\n"
+    "                              with refresh tokens for --public or with a --redirect-uri)\n"
+    "  --scope \"a b\"               the scopes the client may ask for\n"
+    "  --resource URI              repeatable: resource servers its tokens may be for (RFC 8707);\n"
+    "                              without it, only the server's default audience\n"
+    "  --auth-method METHOD        client_secret_basic (default), client_secret_post, or none\n"
+    "                              (public); enforced at /token, /introspect and /revoke\n"
+    "  --introspect                a resource server: may introspect every access token\n"
+    "  --access-token-ttl SECONDS  1..86400, instead of the server's default\n"
+    "  --first-party               your own application: no consent page\n"
+    "  --id-token-alg RS256|ES256  the id_token signature (default RS256)\n";
+
+static const char help_list[] =
+    "usage: valetkey client list [--data DIR] [--config FILE]\n"
+    "Prints every client as a JSON array (never a secret).\n";
+
+static const char help_show[] =
+    "usage: valetkey client show ID [--data DIR] [--config FILE]\n"
+    "Prints one client as JSON, with its token_endpoint_auth_method (never its secret).\n";
+
+static const char help_remove[] =
+    "usage: valetkey client remove ID [--data DIR] [--config FILE]\n"
+    "Removes a client: its secret stops working and its tokens are no longer active, at once.\n";
+
+static const char help_rotate[] =
+    "usage: valetkey client rotate-secret ID [--data DIR] [--config FILE]\n"
+    "Gives a confidential client a new secret (printed once); the old one stops working.\n";
+
+/* The usage `client [SUB] --help` prints: the subcommand's, or the whole command's. */
+static const char *help_for(const char *sub)
+{
+    static const struct {
+        const char *sub;
+        const char *text;
+    } h[] = {{"add", help_add},
+             {"list", help_list},
+             {"show", help_show},
+             {"remove", help_remove},
+             {"rotate-secret", help_rotate}};
+    for (size_t i = 0; sub != NULL && i < sizeof h / sizeof h[0]; i++)
+        if (strcmp(sub, h[i].sub) == 0)
+            return h[i].text;
+    return usage;
+}
 
 static json_t *split_array(const char *s, char sep)
 {
@@ -76,70 +133,79 @@ static const char *check_redirect_uri(const char *u)
     return vk_redirect_uri_check(vk_str_c(u), NULL);
 }
 
-static int cmd_add(struct vk_store *st, int argc, char **argv)
+/* `client add`'s options, checked before the store is opened (a usage error creates nothing). */
+struct add_opts {
+    char grants[256], redirects[VK_MAX_REDIRECT_URIS * 2048], logout[4096], resources[4096];
+    const char *name, *scope, *method, *id_alg;
+    bool is_public, first_party, introspect;
+    uint64_t ttl;
+};
+
+static int parse_add(int argc, char **argv, struct add_opts *o)
 {
-    char grants[256] = "", redirects[VK_MAX_REDIRECT_URIS * 2048] = "", logout[4096] = "",
-         resources[4096] = "";
+    char *grants = o->grants, *redirects = o->redirects, *logout = o->logout,
+         *resources = o->resources;
     const char *name = NULL, *scope = "", *method = NULL, *id_alg = "RS256";
     bool is_public = false, first_party = false, introspect = false;
     uint64_t ttl = 0;
     size_t n_redirect = 0;
+    memset(o, 0, sizeof *o);
     for (int i = 2; i < argc; i++) {
-        const char *o = argv[i];
+        const char *opt = argv[i];
         bool has_val = i + 1 < argc;
-        if (strcmp(o, "--public") == 0) {
+        if (strcmp(opt, "--public") == 0) {
             is_public = true;
-        } else if (strcmp(o, "--first-party") == 0) {
+        } else if (strcmp(opt, "--first-party") == 0) {
             first_party = true;
-        } else if (strcmp(o, "--introspect") == 0) {
+        } else if (strcmp(opt, "--introspect") == 0) {
             introspect = true;
         } else if (!has_val) {
             fputs(usage, stderr);
-            return vk_cli_fail(2, "unknown option or missing value: %s", o);
-        } else if (strcmp(o, "--name") == 0) {
+            return vk_cli_fail(2, "unknown option or missing value: %s", opt);
+        } else if (strcmp(opt, "--name") == 0) {
             name = argv[++i];
-        } else if (strcmp(o, "--scope") == 0) {
+        } else if (strcmp(opt, "--scope") == 0) {
             scope = argv[++i];
-        } else if (strcmp(o, "--id-token-alg") == 0) {
+        } else if (strcmp(opt, "--id-token-alg") == 0) {
             id_alg = argv[++i];
             if (strcmp(id_alg, "RS256") != 0 && strcmp(id_alg, "ES256") != 0)
                 return vk_cli_fail(2, "--id-token-alg must be RS256 or ES256");
-        } else if (strcmp(o, "--auth-method") == 0) {
+        } else if (strcmp(opt, "--auth-method") == 0) {
             method = argv[++i];
-        } else if (strcmp(o, "--access-token-ttl") == 0) {
+        } else if (strcmp(opt, "--access-token-ttl") == 0) {
             if (vk_parse_u64(vk_str_c(argv[++i]), 1, 86400, &ttl) != VK_OK)
                 return vk_cli_fail(2, "--access-token-ttl must be 1..86400 seconds");
-        } else if (strcmp(o, "--grant") == 0) {
+        } else if (strcmp(opt, "--grant") == 0) {
             const char *g = argv[++i];
             if (strcmp(g, "client_credentials") != 0 && strcmp(g, "authorization_code") != 0 &&
                 strcmp(g, "refresh_token") != 0)
                 return vk_cli_fail(2, "unsupported grant '%s' (client_credentials, "
                                       "authorization_code, refresh_token)", g);
             if (!vk_scope_list_contains(vk_str_c(grants), vk_str_c(g)) &&
-                append(grants, sizeof grants, g, ' ') != 0)
+                append(grants, sizeof o->grants, g, ' ') != 0)
                 return vk_cli_fail(2, "too many grants");
-        } else if (strcmp(o, "--redirect-uri") == 0) {
+        } else if (strcmp(opt, "--redirect-uri") == 0) {
             const char *u = argv[++i], *why = check_redirect_uri(u);
             if (why != NULL)
                 return vk_cli_fail(2, "redirect URI '%s' %s", u, why);
             if (++n_redirect > VK_MAX_REDIRECT_URIS ||
-                append(redirects, sizeof redirects, u, '\n') != 0)
+                append(redirects, sizeof o->redirects, u, '\n') != 0)
                 return vk_cli_fail(2, "too many redirect URIs");
-        } else if (strcmp(o, "--post-logout-redirect-uri") == 0) {
+        } else if (strcmp(opt, "--post-logout-redirect-uri") == 0) {
             const char *u = argv[++i], *why = check_redirect_uri(u);
             if (why != NULL)
                 return vk_cli_fail(2, "post-logout redirect URI '%s' %s", u, why);
-            if (append(logout, sizeof logout, u, '\n') != 0)
+            if (append(logout, sizeof o->logout, u, '\n') != 0)
                 return vk_cli_fail(2, "too many post-logout redirect URIs");
-        } else if (strcmp(o, "--resource") == 0) {
+        } else if (strcmp(opt, "--resource") == 0) {
             const char *u = argv[++i];
             if (!vk_resource_syntax_ok(vk_str_c(u)))
                 return vk_cli_fail(2, "resource must be an absolute URI without a fragment");
-            if (append(resources, sizeof resources, u, ' ') != 0)
+            if (append(resources, sizeof o->resources, u, ' ') != 0)
                 return vk_cli_fail(2, "too many resources");
         } else {
             fputs(usage, stderr);
-            return vk_cli_fail(2, "unknown option '%s'", o);
+            return vk_cli_fail(2, "unknown option '%s'", opt);
         }
     }
     if (name == NULL || name[0] == '\0' || strlen(name) > 200)
@@ -147,7 +213,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
     if (scope[0] != '\0' && !vk_scope_syntax_ok(vk_str_c(scope)))
         return vk_cli_fail(2, "--scope must be space-separated scope tokens (RFC 6749 §3.3)");
     if (grants[0] == '\0')
-        snprintf(grants, sizeof grants, "%s",
+        snprintf(grants, sizeof o->grants, "%s",
                  (is_public || redirects[0] != '\0') ? "authorization_code refresh_token"
                                                      : "client_credentials");
     if (method == NULL)
@@ -170,7 +236,19 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
     if (vk_scope_list_contains(vk_str_c(grants), VK_STR("authorization_code")) &&
         redirects[0] == '\0')
         return vk_cli_fail(2, "the authorization_code grant needs at least one --redirect-uri");
+    o->name = name;
+    o->scope = scope;
+    o->method = method;
+    o->id_alg = id_alg;
+    o->is_public = is_public;
+    o->first_party = first_party;
+    o->introspect = introspect;
+    o->ttl = ttl;
+    return 0;
+}
 
+static int cmd_add(struct vk_store *st, const struct add_opts *o)
+{
     char id[64], secret[96];
     uint8_t raw[16];
     if (vk_rand(raw, sizeof raw) != VK_OK || vk_rand_token(VK_PREFIX_CLIENT_ID, 16, id,
@@ -178,20 +256,20 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
         return vk_cli_fail(1, "no randomness");
     struct vk_client c = {
         .id = id,
-        .name = name,
-        .auth_method = method,
-        .grant_types = grants,
-        .scope = scope,
-        .redirect_uris = redirects,
-        .post_logout_redirect_uris = logout,
-        .resources = resources,
-        .access_token_ttl = (int64_t)ttl,
-        .first_party = first_party,
-        .introspect = introspect,
+        .name = o->name,
+        .auth_method = o->method,
+        .grant_types = o->grants,
+        .scope = o->scope,
+        .redirect_uris = o->redirects,
+        .post_logout_redirect_uris = o->logout,
+        .resources = o->resources,
+        .access_token_ttl = (int64_t)o->ttl,
+        .first_party = o->first_party,
+        .introspect = o->introspect,
         .created_at = vk_now(),
-        .id_token_alg = id_alg,
+        .id_token_alg = o->id_alg,
     };
-    if (!is_public) {
+    if (!o->is_public) {
         if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, c.secret_digest) !=
             VK_OK)
             return vk_cli_fail(1, "no randomness");
@@ -201,7 +279,7 @@ static int cmd_add(struct vk_store *st, int argc, char **argv)
     if (st->ops->client_put(st, &c, &err) != VK_OK)
         return vk_cli_fail(1, "%s", err.msg);
     /* The secret is shown exactly once, here; the store keeps only its SHA-256. */
-    vk_cli_print_json(client_json(&c, is_public ? NULL : secret));
+    vk_cli_print_json(client_json(&c, o->is_public ? NULL : secret));
     vk_wipe(secret, sizeof secret);
     return 0;
 }
@@ -213,6 +291,11 @@ int vk_cmd_client(int argc, char **argv)
     struct vk_err err = {{0}};
     struct vk_arena a;
     int status = 1;
+    static struct add_opts add; /* 48 KiB of URI buffers: not on the stack */
+    if (vk_cli_wants_help(argc, argv)) {
+        fputs(help_for(argc > 1 && argv[1][0] != '-' ? argv[1] : NULL), stdout);
+        return 0;
+    }
     if (vk_cli_common(&cfg, &argc, argv) != 0)
         return 2;
     if (argc < 2) {
@@ -230,16 +313,19 @@ int vk_cmd_client(int argc, char **argv)
         fputs(usage, stderr);
         return vk_cli_fail(2, "unknown client command '%s'", sub);
     }
+    if (strcmp(sub, "list") == 0 && argc != 2)
+        return vk_cli_fail(2, "client list takes no arguments");
+    /* Every argument is checked before the store is opened (and the data directory created). */
+    if (strcmp(sub, "add") == 0 && parse_add(argc, argv, &add) != 0)
+        return 2;
     if (vk_store_open(cfg.data, &st, &err) != VK_OK)
         return vk_cli_fail(1, "%s", err.msg);
     vk_arena_init(&a, 64 * 1024 * 1024);
     if (strcmp(sub, "add") == 0) {
-        status = cmd_add(st, argc, argv);
+        status = cmd_add(st, &add);
     } else if (strcmp(sub, "list") == 0) {
         struct vk_client_list cl;
-        if (argc != 2) {
-            status = vk_cli_fail(2, "client list takes no arguments");
-        } else if (st->ops->client_list(st, &a, &cl) != VK_OK) {
+        if (st->ops->client_list(st, &a, &cl) != VK_OK) {
             status = vk_cli_fail(1, "cannot read clients");
         } else {
             json_t *arr = json_array();

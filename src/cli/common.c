@@ -29,6 +29,14 @@ void vk_cli_print_json(json_t *j)
     json_decref(j);
 }
 
+bool vk_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 int vk_cli_common(struct vk_config *cfg, int *argc, char **argv)
 {
     struct vk_err err = {{0}};

@@ -10,7 +10,18 @@
 #include "store/store.h"
 #include "token/token.h"
 
-static const char usage[] = "usage: valetkey key list | rotate [--data DIR]\n";
+static const char usage[] = "usage: valetkey key list | rotate [--data DIR] [--config FILE]\n";
+
+static const char help_list[] =
+    "usage: valetkey key list [--data DIR] [--config FILE]\n"
+    "Prints the signing keys as JSON: kid, alg, use, active or retired, and until when a retired\n"
+    "key stays published.\n";
+
+static const char help_rotate[] =
+    "usage: valetkey key rotate [--data DIR] [--config FILE]\n"
+    "Creates new signing keys (ES256 for access tokens, RS256 for id_tokens) and retires the\n"
+    "active ones, which stay published until every token they signed has expired. Running\n"
+    "servers switch within a second. Prints the keys as key list does.\n";
 
 static int print_keys(struct vk_store *st, int64_t window)
 {
@@ -48,6 +59,14 @@ int vk_cmd_key(int argc, char **argv)
     struct vk_config cfg;
     struct vk_store *st = NULL;
     struct vk_err err = {{0}};
+    if (vk_cli_wants_help(argc, argv)) {
+        const char *sub = argc > 1 ? argv[1] : "";
+        fputs(strcmp(sub, "list") == 0     ? help_list
+              : strcmp(sub, "rotate") == 0 ? help_rotate
+                                           : usage,
+              stdout);
+        return 0;
+    }
     if (vk_cli_common(&cfg, &argc, argv) != 0)
         return 2;
     if (argc != 2 || (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "rotate") != 0)) {

@@ -26,6 +26,26 @@ static const char usage[] =
     "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
     "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS] [--insecure-http]\n";
 
+static const char help[] =
+    "usage: valetkey serve [options]\n"
+    "Runs the authorization server until SIGINT or SIGTERM. Options (config-file keys and\n"
+    "VALETKEY_* variables in docs/configuration.md):\n"
+    "  --data DIR                  data directory (default ./valetkey-data or $VALETKEY_DATA)\n"
+    "  --config FILE               a config file of key = value lines; flags win over it\n"
+    "  --listen HOST:PORT          default 127.0.0.1:8080; port 0 picks a free port\n"
+    "  --issuer URL                the public URL (https in production; default http:// + the\n"
+    "                              bound address)\n"
+    "  --insecure-http             allow a plain-http issuer or listener beyond loopback\n"
+    "                              (cookies lose Secure and __Host-, tokens travel in clear)\n"
+    "  --audience URI              default aud of clients without registered resources\n"
+    "                              (default: the issuer)\n"
+    "  --access-token-ttl SECONDS  access-token lifetime, 1..86400 (default 600)\n"
+    "  --refresh-token-ttl SECONDS absolute lifetime of a refresh-token family (default 30 days)\n"
+    "  --refresh-grace-seconds N   0..10: a just-rotated refresh token returns the same pair\n"
+    "  --session-ttl SECONDS       browser login session lifetime (default 8 hours)\n"
+    "  --trusted-proxy ADDRESS     believe this peer's X-Forwarded-For for rate limits and logs\n"
+    "  --threads N                 HTTP worker threads (default: the CPUs)\n";
+
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
     static const struct {
@@ -162,6 +182,10 @@ int vk_cmd_serve(int argc, char **argv)
     int fd = -1, status = 1;
     memset(&app, 0, sizeof app);
 
+    if (vk_cli_wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
     if (vk_cli_common(&cfg, &argc, argv) != 0 || parse_flags(&cfg, argc, argv) != 0 ||
         check_transport(&cfg) != 0)
         return 2;

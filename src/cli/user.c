@@ -482,6 +482,10 @@ int vk_cmd_user(int argc, char **argv)
     const char *sub, *username = NULL;
     int status = 2;
 
+    if (vk_cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (vk_cli_common(&cfg, &argc, argv) != 0)
         return 2;
     if (argc < 2) {

@@ -2,7 +2,7 @@
 // while a server runs on it: changes take effect without a restart.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, startServer, addClient, mkDataDir, rmDataDir, runCli, cliJson, recordSecret, sleep } from '../lib/harness.mjs';
@@ -241,6 +241,73 @@ describe('CLI changes while the server runs', { timeout: 30000 }, () => {
     assert.ok(kids.includes(newKid), 'the new key is in /jwks.json');
     await verifyAccessToken(server, oldTok);
     await assertActive(server, c, oldTok, 'token signed by the retired key');
+  });
+});
+
+describe('valetkey <command> --help', { timeout: 60000 }, () => {
+  const commands = [
+    ['serve'], ['client'], ['client', 'add'], ['client', 'list'], ['client', 'show'], ['client', 'remove'],
+    ['client', 'rotate-secret'], ['user'], ['user', 'add'], ['user', 'list'], ['user', 'remove'],
+    ['user', 'passwd'], ['key'], ['key', 'list'], ['key', 'rotate'],
+  ];
+  // Runs the binary in `cwd` with no VALETKEY_* in the environment; never throws.
+  const run = (cwd, argv) => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME ?? '/' };
+    const r = spawnSync(BIN, argv, { cwd, env, encoding: 'utf8', timeout: 10000 });
+    return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  };
+
+  it('prints the usage on stdout, exits 0, and creates no data directory', () => {
+    const cwd = mkDataDir();
+    try {
+      for (const words of commands) {
+        for (const h of ['--help', '-h']) {
+          for (const extra of [[], ['--data', path.join(cwd, 'named')], ['--config', path.join(cwd, 'missing.ini')]]) {
+            const argv = [...words, ...extra, h];
+            const r = run(cwd, argv);
+            const what = `valetkey ${argv.join(' ')}`;
+            assert.equal(r.status, 0, `${what}: exit 0; stderr ${r.stderr}`);
+            assert.match(r.stdout, /^usage: valetkey /, `${what}: usage on stdout`);
+            assert.ok(r.stdout.includes(`valetkey ${words[0]}`), `${what}: the usage of ${words[0]}`);
+            if (words.length === 2 && words[0] !== 'user') {
+              assert.ok(r.stdout.includes(`valetkey ${words.join(' ')}`), `${what}: the usage of ${words.join(' ')}`);
+            }
+            assert.equal(r.stderr, '', `${what}: nothing on stderr`);
+          }
+        }
+      }
+      const add = run(cwd, ['client', 'add', '--help']);
+      for (const opt of ['--name', '--public', '--redirect-uri', '--grant', '--scope', '--resource', '--auth-method',
+        '--introspect', '--access-token-ttl', '--first-party', '--post-logout-redirect-uri', '--id-token-alg']) {
+        assert.ok(add.stdout.includes(opt), `client add --help describes ${opt}`);
+      }
+      const serve = run(cwd, ['serve', '--help']);
+      for (const opt of ['--listen', '--issuer', '--insecure-http', '--audience', '--trusted-proxy']) {
+        assert.ok(serve.stdout.includes(opt), `serve --help describes ${opt}`);
+      }
+      const viaHelp = run(cwd, ['help', 'client', 'add']);
+      assert.equal(viaHelp.status, 0);
+      assert.equal(viaHelp.stdout, add.stdout, 'valetkey help client add');
+      assert.deepEqual(fs.readdirSync(cwd), [], 'no valetkey-data (nor the named --data directory) was created');
+    } finally {
+      rmDataDir(cwd);
+    }
+  });
+
+  it('still sends usage errors to stderr with exit 2, without creating the data directory', () => {
+    const cwd = mkDataDir();
+    try {
+      for (const argv of [['client', 'add', '--bogus'], ['client', 'add'], ['client', 'frobnicate'], ['client', 'list', 'x'],
+        ['serve', '--bogus'], ['key', 'frobnicate'], ['key'], ['user', 'frobnicate'], ['user'], ['frobnicate'], []]) {
+        const r = run(cwd, argv);
+        assert.equal(r.status, 2, `valetkey ${argv.join(' ')}: exit 2`);
+        assert.equal(r.stdout, '', `valetkey ${argv.join(' ')}: nothing on stdout`);
+        assert.ok(r.stderr.length > 0, `valetkey ${argv.join(' ')}: says why on stderr`);
+      }
+      assert.deepEqual(fs.readdirSync(cwd), [], 'no data directory was created');
+    } finally {
+      rmDataDir(cwd);
+    }
   });
 });
 
