@@ -33,6 +33,8 @@ static json_t *common_metadata(const char *iss)
 {
     static const char *const grants[] = {"authorization_code", "refresh_token",
                                          "client_credentials", NULL};
+    /* Every method the server accepts; each client may use only the one it is registered with
+     * (vk_oauth_authenticate), as RFC 8414 §2 and RFC 7591 §2 intend. */
     static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
                                                "none", NULL};
     static const char *const introspect_auth[] = {"client_secret_basic", "client_secret_post",
