@@ -255,7 +255,7 @@ int vk_cmd_serve(int argc, char **argv)
             break;
         }
         if (sig < 0 && errno == EAGAIN)
-            st->ops->purge_expired(st, vk_now()); /* housekeeping once a minute */
+            st->ops->purge_expired(st, vk_now(), &vk_store_retention_default); /* every minute */
     }
     vk_http_stop(srv);
     srv = NULL;

@@ -41,17 +41,20 @@ int vk_refresh_decide(const struct vk_refresh *rt, const struct vk_grant *g, vk_
         return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (g->revoked_at != 0)
         return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
-    if (now >= g->expires_at || now >= rt->expires_at)
+    if (now >= g->expires_at)
         return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     if (rt->used_at != 0) {
         if (rt->grace_len > 0 && now_ms < rt->grace_until_ms) {
             *verdict = VK_REFRESH_GRACE;
             return VK_OK;
         }
-        /* checklist #35: reuse of a rotated token revokes the family */
+        /* checklist #35: reuse of a rotated token revokes the family, for as long as the family
+         * lives: a spent token past its own idle expiry is still evidence of theft. */
         *verdict = VK_REFRESH_REUSE;
         return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     }
+    if (now >= rt->expires_at)
+        return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
     *verdict = VK_REFRESH_ROTATE;
     return VK_OK;
 }

@@ -26,6 +26,7 @@ enum stmt_id {
     S_CLIENT_GET,
     S_CLIENT_LIST,
     S_CLIENT_DELETE,
+    S_CLIENT_CONSENTS_DELETE,
     S_CLIENT_SET_SECRET,
     S_CLIENT_MAX_TTL,
     S_KEY_PUT,
@@ -51,6 +52,7 @@ enum stmt_id {
     S_USER_SESSIONS_DELETE,
     S_USER_CODES_SPEND,
     S_SESSION_PUT,
+    S_SESSION_TRIM,
     S_SESSION_GET,
     S_SESSION_DELETE,
     S_CONSENT_GET,
@@ -67,11 +69,16 @@ enum stmt_id {
     S_REFRESH_PUT,
     S_REFRESH_GET,
     S_REFRESH_MARK_USED,
+    S_REFRESH_TRIM,
     S_SECRET_GET,
     S_SECRET_PUT,
     S_PURGE_CODES,
     S_PURGE_SESSIONS,
     S_PURGE_REFRESH,
+    S_PURGE_GRANTS,
+    S_PURGE_EVENTS,
+    S_PURGE_EVENTS_CAP,
+    S_PURGE_GRACE,
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
@@ -91,6 +98,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE id = ?",
     [S_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY created_at, id",
     [S_CLIENT_DELETE] = "DELETE FROM clients WHERE id = ?",
+    [S_CLIENT_CONSENTS_DELETE] = "DELETE FROM consents WHERE client_id = ?",
     [S_CLIENT_SET_SECRET] = "UPDATE clients SET secret_digest = ? WHERE id = ? AND "
                             "secret_digest IS NOT NULL",
     [S_CLIENT_MAX_TTL] = "SELECT COALESCE(MAX(access_token_ttl), 0) FROM clients",
@@ -109,7 +117,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REVOKE_EVENT] = "INSERT INTO revocation_events (kind, subject, client_id, expires_at, at) "
                        "VALUES (?,?,?,?,?)",
     [S_IS_REVOKED] = "SELECT 1 FROM revoked_tokens WHERE jti = ?",
-    [S_PURGE_REVOKED] = "DELETE FROM revoked_tokens WHERE expires_at < ?",
+    /* The purge statements delete (or clear) at most ?2 rows due before ?1 each: see purge_step */
+    [S_PURGE_REVOKED] = "DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens "
+                        "WHERE expires_at < ?1 LIMIT ?2)",
     [S_USER_PUT] = "INSERT INTO users (id, username, password_hash, claims, created_at, "
                    "password_changed_at) VALUES (?,?,?,?,?,?)",
     [S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?",
@@ -125,6 +135,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_USER_CODES_SPEND] = "UPDATE codes SET used_at = ? WHERE user_id = ? AND used_at = 0",
     [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at) "
                       "VALUES (?,?,?,?)",
+    /* the user's sessions beyond the newest ?3 others than ?2 (the one just started) */
+    [S_SESSION_TRIM] = "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions "
+                       "WHERE user_id = ?1 AND digest != ?2 ORDER BY auth_time DESC, "
+                       "expires_at DESC LIMIT -1 OFFSET ?3)",
     [S_SESSION_GET] = "SELECT user_id, auth_time, expires_at FROM sessions WHERE digest = ? "
                       "AND expires_at > ?",
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE digest = ?",
@@ -146,8 +160,8 @@ static const char *const stmt_sql[S_COUNT] = {
                     "created_at, expires_at, revoked_at FROM grants WHERE id = ?",
     [S_GRANT_MARK_REVOKED] = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at = 0",
     [S_GRANT_TOMBSTONE] = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, "
-                          "created_at, expires_at, revoked_at) VALUES (?, '', '', '', 0, ?, 0, ?) "
-                          "ON CONFLICT (id) DO NOTHING",
+                          "created_at, expires_at, revoked_at) VALUES (?1, '', '', '', 0, ?2, ?2, "
+                          "?2) ON CONFLICT (id) DO NOTHING",
     [S_GRANT_REFRESH_REVOKE] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = NULL, "
                                "grace_until_ms = 0 WHERE grant_id = ? AND used_at = 0",
     /* the access tokens issued from a grant: the one of the code exchange (on the grant) and one
@@ -162,11 +176,33 @@ static const char *const stmt_sql[S_COUNT] = {
                       "grace_until_ms FROM refresh_tokens WHERE digest = ?",
     [S_REFRESH_MARK_USED] = "UPDATE refresh_tokens SET used_at = ?, grace_blob = ?, "
                             "grace_until_ms = ? WHERE digest = ? AND used_at = 0",
+    /* A family's spent tokens older than its ?3+1 newest tokens, once the access token issued
+     * with each has expired (before ?2): found through refresh_tokens_grant (grant_id, created_at)
+     * without visiting the rows the family keeps. */
+    [S_REFRESH_TRIM] = "DELETE FROM refresh_tokens WHERE grant_id = ?1 AND used_at != 0 AND "
+                       "access_exp <= ?2 AND created_at < (SELECT created_at FROM refresh_tokens "
+                       "WHERE grant_id = ?1 ORDER BY created_at DESC LIMIT 1 OFFSET ?3)",
     [S_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?",
     [S_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?,?) ON CONFLICT (name) DO NOTHING",
-    [S_PURGE_CODES] = "DELETE FROM codes WHERE expires_at < ? - 86400",
-    [S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE expires_at < ?",
-    [S_PURGE_REFRESH] = "DELETE FROM refresh_tokens WHERE expires_at < ?",
+    [S_PURGE_CODES] = "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes "
+                      "WHERE expires_at < ?1 LIMIT ?2)",
+    [S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions "
+                         "WHERE expires_at < ?1 LIMIT ?2)",
+    /* unused ones only: a spent token stays with its family as the evidence of reuse */
+    [S_PURGE_REFRESH] = "DELETE FROM refresh_tokens WHERE digest IN (SELECT digest FROM "
+                        "refresh_tokens WHERE used_at = 0 AND expires_at < ?1 LIMIT ?2)",
+    /* their refresh tokens go with them (ON DELETE CASCADE) */
+    [S_PURGE_GRANTS] = "DELETE FROM grants WHERE id IN (SELECT id FROM grants "
+                       "WHERE expires_at < ?1 LIMIT ?2)",
+    [S_PURGE_EVENTS] = "DELETE FROM revocation_events WHERE seq IN (SELECT seq FROM "
+                       "revocation_events WHERE expires_at < ?1 LIMIT ?2)",
+    /* beyond the newest ?1 sequence numbers; returns what each revoked, to count live ones */
+    [S_PURGE_EVENTS_CAP] = "DELETE FROM revocation_events WHERE seq IN (SELECT seq FROM "
+                           "revocation_events WHERE seq <= (SELECT MAX(seq) FROM "
+                           "revocation_events) - ?1 ORDER BY seq LIMIT ?2) RETURNING expires_at",
+    [S_PURGE_GRACE] = "UPDATE refresh_tokens SET grace_blob = NULL, grace_until_ms = 0 WHERE "
+                      "digest IN (SELECT digest FROM refresh_tokens WHERE grace_blob IS NOT NULL "
+                      "AND grace_until_ms < ?1 LIMIT ?2)",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -646,6 +682,15 @@ static int s_client_delete(struct vk_store *s, vk_str id)
     rc = step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_ENOTFOUND;
+    if (rc == VK_OK) {
+        /* nobody can sign in to it any more: what users approved for it goes too */
+        st = stmt(c, S_CLIENT_CONSENTS_DELETE);
+        rc = VK_ESTORE;
+        if (st != NULL) {
+            sqlite3_bind_text(st, 1, id.p, (int)id.len, SQLITE_STATIC);
+            rc = step_done(st);
+        }
+    }
     if (rc == VK_OK)
         rc = exec_simple(c, S_CLIENTS_GEN_BUMP);
     return tx_end(c, rc);
@@ -866,22 +911,78 @@ static int s_token_is_revoked(struct vk_store *s, const char *jti, bool *revoked
     return VK_OK;
 }
 
-static int s_purge_expired(struct vk_store *s, int64_t now)
+/* One batch of a purge statement (?1 the cut-off, ?2 the batch size), in its own transaction, so
+ * other operations get the connection between batches and no request waits behind a big delete.
+ * *n receives the rows changed; with `live`, the statement returns an expiry per row and *live
+ * counts those after `now`. */
+static int purge_batch(struct vk_store *s, enum stmt_id id, int64_t cutoff, int64_t batch,
+                       int64_t now, int64_t *n, int64_t *live)
 {
     CONN_OR_FAIL(s, c);
-    static const enum stmt_id purge[] = {S_PURGE_REVOKED, S_PURGE_CODES, S_PURGE_SESSIONS,
-                                         S_PURGE_REFRESH};
-    int rc = VK_OK;
-    for (size_t i = 0; rc == VK_OK && i < sizeof purge / sizeof purge[0]; i++) {
-        sqlite3_stmt *st = stmt(c, purge[i]);
-        if (st == NULL)
-            return VK_ESTORE;
-        sqlite3_bind_int64(st, 1, now);
-        rc = step_done(st);
-    }
-    return rc;
+    *n = 0;
+    sqlite3_stmt *st = stmt(c, id);
+    if (st == NULL)
+        return VK_ESTORE;
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, cutoff);
+    sqlite3_bind_int64(st, 2, batch);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (live != NULL && sqlite3_column_int64(st, 0) > now)
+            (*live)++;
+    finish(st);
+    if (r == SQLITE_DONE)
+        *n = sqlite3_changes(c->db);
+    return tx_end(c, r == SQLITE_DONE ? VK_OK : VK_ESTORE);
 }
 
+#define PURGE_BATCH 500     /* rows per transaction */
+#define PURGE_MAX_BATCHES 2000 /* per statement and run: what is left waits for the next minute */
+
+static int s_purge_expired(struct vk_store *s, int64_t now, const struct vk_store_retention *r)
+{
+    const struct {
+        const char *name;
+        enum stmt_id id;
+        int64_t cutoff;
+        int64_t batch;
+    } steps[] = {
+        {"revoked", S_PURGE_REVOKED, now, PURGE_BATCH},
+        {"sessions", S_PURGE_SESSIONS, now, PURGE_BATCH},
+        {"refresh", S_PURGE_REFRESH, now, PURGE_BATCH},
+        {"codes", S_PURGE_CODES, now - r->codes_after_expiry, PURGE_BATCH},
+        /* a grant takes its refresh tokens along: up to the family cap each */
+        {"grants", S_PURGE_GRANTS, now - r->grants_after_expiry, PURGE_BATCH / 10},
+        {"events", S_PURGE_EVENTS, now - r->events_after_expiry, PURGE_BATCH},
+        {"events_over_cap", S_PURGE_EVENTS_CAP, r->max_events, PURGE_BATCH},
+        {"grace_pairs", S_PURGE_GRACE, now * 1000, PURGE_BATCH},
+    };
+    int64_t count[sizeof steps / sizeof steps[0]] = {0}, live = 0, total = 0;
+    int rc = VK_OK;
+    for (size_t i = 0; rc == VK_OK && i < sizeof steps / sizeof steps[0]; i++) {
+        int64_t n = steps[i].batch;
+        for (int b = 0; rc == VK_OK && n == steps[i].batch && b < PURGE_MAX_BATCHES; b++) {
+            rc = purge_batch(s, steps[i].id, steps[i].cutoff, steps[i].batch, now, &n,
+                             steps[i].id == S_PURGE_EVENTS_CAP ? &live : NULL);
+            count[i] += n;
+        }
+        total += count[i];
+    }
+    if (total > 0)
+        vk_log_info("event=store.purged %s=%lld %s=%lld %s=%lld %s=%lld %s=%lld %s=%lld %s=%lld "
+                    "%s=%lld",
+                    steps[0].name, (long long)count[0], steps[1].name, (long long)count[1],
+                    steps[2].name, (long long)count[2], steps[3].name, (long long)count[3],
+                    steps[4].name, (long long)count[4], steps[5].name, (long long)count[5],
+                    steps[6].name, (long long)count[6], steps[7].name, (long long)count[7]);
+    if (live > 0)
+        vk_log_warn("event=store.revocation_events_capped max=%lld dropped_unexpired=%lld "
+                    "note=\"a verifier feed that had not read them misses them\"",
+                    (long long)r->max_events, (long long)live);
+    return rc;
+}
 
 /* --- users ----------------------------------------------------------------------------------- */
 
@@ -1008,7 +1109,6 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
             return VK_ESTORE;
         bind_text(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, now);
         rc = step_done(st);
         if (rc != VK_OK)
             return rc;
@@ -1051,6 +1151,11 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
     }
     finish(st);
     rc = oom ? VK_ENOMEM : (r == SQLITE_DONE || r == SQLITE_ROW) ? VK_OK : VK_ESTORE;
+    /* The event is kept while the last access token it revokes can be live. */
+    int64_t last_exp = now;
+    for (size_t i = 0; i < n; i++)
+        if (toks[i].exp > last_exp)
+            last_exp = toks[i].exp;
     for (size_t i = 0; rc == VK_OK && i < n; i++) {
         st = stmt(c, S_REVOKE_JTI);
         if (st == NULL) {
@@ -1064,7 +1169,7 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
     }
     vk_arena_clear(&a);
     if (rc == VK_OK)
-        rc = revoke_event(c, "grant", id, NULL, 0, now);
+        rc = revoke_event(c, "grant", id, NULL, last_exp, now);
     return rc;
 }
 
@@ -1215,14 +1320,26 @@ static int s_user_upgrade_hash(struct vk_store *s, const char *user_id, const ch
 static int s_session_put(struct vk_store *s, const struct vk_session *se)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_SESSION_PUT);
-    if (st == NULL)
+    sqlite3_stmt *st = stmt(c, S_SESSION_PUT), *trim = stmt(c, S_SESSION_TRIM);
+    if (st == NULL || trim == NULL)
         return VK_ESTORE;
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
     sqlite3_bind_blob(st, 1, se->digest, VK_DIGEST_LEN, SQLITE_STATIC);
     bind_text(st, 2, se->user_id);
     sqlite3_bind_int64(st, 3, se->auth_time);
     sqlite3_bind_int64(st, 4, se->expires_at);
-    return step_done(st);
+    rc = step_done(st);
+    /* A login flood (the user's own scripts, or someone who has the password) must not grow the
+     * table: beyond the cap, the user's oldest sessions end. */
+    if (rc == VK_OK) {
+        bind_text(trim, 1, se->user_id);
+        sqlite3_bind_blob(trim, 2, se->digest, VK_DIGEST_LEN, SQLITE_STATIC);
+        sqlite3_bind_int(trim, 3, VK_STORE_SESSIONS_PER_USER - 1);
+        rc = step_done(trim);
+    }
+    return tx_end(c, rc);
 }
 
 static int s_session_get(struct vk_store *s, struct vk_arena *a,
@@ -1489,6 +1606,19 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
         rc = VK_EEXIST; /* a concurrent rotation won */
     if (rc == VK_OK)
         rc = refresh_insert(c, next, jti, jti_exp);
+    /* Each rotation leaves a spent token behind. Bound the family: the newest spent tokens are
+     * the ones a thief is likely to replay; one whose access token is still live stays (revoking
+     * the grant must reach that token). */
+    if (rc == VK_OK) {
+        st = stmt(c, S_REFRESH_TRIM);
+        rc = VK_ESTORE;
+        if (st != NULL) {
+            bind_text(st, 1, next->grant_id);
+            sqlite3_bind_int64(st, 2, now);
+            sqlite3_bind_int(st, 3, VK_STORE_SPENT_REFRESH_PER_GRANT);
+            rc = step_done(st);
+        }
+    }
     return tx_end(c, rc);
 }
 

@@ -2,6 +2,13 @@
 
 #include <string.h>
 
+const struct vk_store_retention vk_store_retention_default = {
+    .codes_after_expiry = 86400,
+    .grants_after_expiry = 86400, /* the longest access-token lifetime (access_token_ttl <= 1 d) */
+    .events_after_expiry = 3600,
+    .max_events = 1000000,
+};
+
 int vk_store_open(const char *dsn, struct vk_store **out, struct vk_err *err)
 {
     *out = NULL;

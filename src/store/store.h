@@ -130,6 +130,25 @@ struct vk_client_list {
     size_t n;
 };
 
+/* Bounds on what the store keeps (docs/architecture.md, "Retention"). The two caps apply when a
+ * row is written; the rest is the minute purge's (purge_expired). */
+#define VK_STORE_SESSIONS_PER_USER 32 /* live login sessions per user: a new one ends the oldest */
+/* Spent refresh tokens kept per family, newest first, for reuse detection (RFC 9700 §4.14.2):
+ * older ones go once the access token issued with them has expired. */
+#define VK_STORE_SPENT_REFRESH_PER_GRANT 100
+
+struct vk_store_retention {
+    int64_t codes_after_expiry;  /* seconds a code is kept past its expiry (a late replay is
+                                    still recognised and revokes its grant) */
+    int64_t grants_after_expiry; /* seconds a grant and its refresh tokens are kept past the end
+                                    of the family: >= the longest access-token lifetime, so a late
+                                    revocation still reaches the access tokens issued from it */
+    int64_t events_after_expiry; /* seconds a revocation event is kept past the expiry of what it
+                                    revokes (a verifier feed that fell behind) */
+    int64_t max_events;          /* revocation events kept at most; the oldest go first */
+};
+extern const struct vk_store_retention vk_store_retention_default;
+
 struct vk_store;
 
 struct vk_store_ops {
@@ -142,6 +161,7 @@ struct vk_store_ops {
     int (*client_put)(struct vk_store *st, const struct vk_client *c, struct vk_err *err);
     int (*client_get)(struct vk_store *st, struct vk_arena *a, vk_str id, struct vk_client *out);
     int (*client_list)(struct vk_store *st, struct vk_arena *a, struct vk_client_list *out);
+    /* Deletes the client and the consents users gave it. */
     int (*client_delete)(struct vk_store *st, vk_str id);
     int (*client_set_secret)(struct vk_store *st, vk_str id, const uint8_t digest[VK_DIGEST_LEN]);
     /* A counter that changes whenever any client changes (put, delete, new secret). A read sees
@@ -165,8 +185,12 @@ struct vk_store_ops {
                         int64_t expires_at, int64_t now);
     /* *revoked = true when the jti is on the revocation list. */
     int (*token_is_revoked)(struct vk_store *st, const char *jti, bool *revoked);
-    /* Deletes revocation entries, codes, sessions and refresh tokens that expired before now. */
-    int (*purge_expired)(struct vk_store *st, int64_t now);
+    /* Deletes what retention `r` no longer keeps: revocation entries and sessions past their
+     * expiry, unused refresh tokens past theirs, codes, grants (with their refresh tokens) and
+     * revocation events past theirs plus the margins of `r`, events beyond r->max_events, and the
+     * sealed grace pairs of closed windows. Works in small batches, so requests are not held up;
+     * meant to run once a minute. */
+    int (*purge_expired)(struct vk_store *st, int64_t now, const struct vk_store_retention *r);
 
     /* Users. user_put fails with VK_EEXIST when the username is taken. Deleting a user or
      * changing the password revokes the user's grants and ends the user's sessions in the same
@@ -183,7 +207,7 @@ struct vk_store_ops {
     int (*user_upgrade_hash)(struct vk_store *st, const char *user_id, const char *old_hash,
                              const char *new_hash);
 
-    /* Sessions. */
+    /* Sessions. session_put ends the user's oldest sessions beyond VK_STORE_SESSIONS_PER_USER. */
     int (*session_put)(struct vk_store *st, const struct vk_session *s);
     int (*session_get)(struct vk_store *st, struct vk_arena *a, const uint8_t digest[VK_DIGEST_LEN],
                        int64_t now, struct vk_session *out);
@@ -215,7 +239,8 @@ struct vk_store_ops {
                        const uint8_t digest[VK_DIGEST_LEN], struct vk_refresh *out);
     /* Rotates: marks `old_digest` used (only if it is still unused: VK_EEXIST otherwise, meaning a
      * concurrent rotation won), stores the grace blob on it, inserts the new refresh token and
-     * records the access-token jti, in one transaction. */
+     * records the access-token jti, in one transaction. The family's spent tokens beyond
+     * VK_STORE_SPENT_REFRESH_PER_GRANT whose access tokens have expired (at `now`) are deleted. */
     int (*refresh_rotate)(struct vk_store *st, const uint8_t old_digest[VK_DIGEST_LEN],
                           int64_t now, const uint8_t *grace_blob, size_t grace_len,
                           int64_t grace_until_ms, const struct vk_refresh *next, const char *jti,

@@ -224,6 +224,14 @@ static void refresh_state_transitions(void **state)
     assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 5), &v, &oe),
                      VK_EOAUTH);
     assert_int_equal(v, VK_REFRESH_REUSE);
+    /* a spent token past its own idle expiry, while the family lives: still reuse */
+    rt.grace_len = 0;
+    rt.expires_at = NOW + 10;
+    assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 20), &v, &oe),
+                     VK_EOAUTH);
+    assert_int_equal(v, VK_REFRESH_REUSE);
+    rt.expires_at = NOW + 5000;
+    rt.grace_len = sizeof blob;
     /* the window ends at its millisecond, not at a whole second */
     rt.grace_until_ms = MS(NOW + 4) + 250;
     assert_int_equal(vk_refresh_decide(&rt, &g, VK_STR("vk_c_app"), MS(NOW + 4) + 249, &v, &oe),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "base/crypto.h"
 #include "store/store.h"
@@ -152,7 +153,7 @@ static void the_store_keeps_sqlite_locks(void **state)
     struct vk_client c = client("vk_c_locks"), out;
     assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
     assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_locks"), &out), VK_OK);
-    assert_int_equal(st->ops->purge_expired(st, NOW), VK_OK);
+    assert_int_equal(st->ops->purge_expired(st, NOW, &vk_store_retention_default), VK_OK);
     assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
     assert_true(locked_by_another_process(shm));
     /* and a second handle on the same directory (what the CLI opens) changes nothing */
@@ -320,6 +321,272 @@ static void password_change_ends_sessions_and_grants(void **state)
     assert_int_equal(st->ops->user_delete(st, VK_STR("bob"), NOW + 2), VK_ENOTFOUND);
 }
 
+/* --- retention: every table is bounded ------------------------------------------------------ */
+
+/* A count read straight from the database file (what the store keeps, whatever its API shows). */
+static long long count_rows(const struct fx *f, const char *sql)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof path, "%s/valetkey.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void add_user(struct vk_store *st, const char *id, const char *name)
+{
+    struct vk_err err = {{0}};
+    struct vk_user u = {.id = id, .username = name, .password_hash = "h", .claims = "{}",
+                        .created_at = NOW, .password_changed_at = NOW};
+    assert_int_equal(st->ops->user_put(st, &u, &err), VK_OK);
+}
+
+static void sessions_are_capped_per_user(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_session out;
+    add_user(st, "vk_u_s", "sam");
+    add_user(st, "vk_u_t", "tia");
+    struct vk_session other = {.user_id = "vk_u_t", .auth_time = NOW, .expires_at = NOW + 1000};
+    vk_sha256("tia", 3, other.digest);
+    assert_int_equal(st->ops->session_put(st, &other), VK_OK);
+    /* a login flood: 40 sessions, one second apart */
+    uint8_t d[40][VK_DIGEST_LEN];
+    for (int i = 0; i < 40; i++) {
+        char seed[16];
+        int n = snprintf(seed, sizeof seed, "s%d", i);
+        struct vk_session se = {.user_id = "vk_u_s", .auth_time = NOW + i,
+                                .expires_at = NOW + 1000 + i};
+        vk_sha256(seed, (size_t)n, se.digest);
+        memcpy(d[i], se.digest, VK_DIGEST_LEN);
+        assert_int_equal(st->ops->session_put(st, &se), VK_OK);
+    }
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM sessions WHERE user_id = 'vk_u_s'"),
+                     VK_STORE_SESSIONS_PER_USER);
+    /* the oldest ended, the newest (the one just started above all) live */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(st->ops->session_get(st, &f->a, d[i], NOW, &out),
+                         i < 40 - VK_STORE_SESSIONS_PER_USER ? VK_ENOTFOUND : VK_OK);
+    /* another user's session is not counted against this one */
+    assert_int_equal(st->ops->session_get(st, &f->a, other.digest, NOW, &out), VK_OK);
+}
+
+/* Starts grant `id` with refresh token 0 and rotates it `n` times, one second apart; rotation i
+ * issues token i with an access token that expires `access_ttl` seconds later. */
+static void rotate_family(struct vk_store *st, const char *id, int n, int64_t access_ttl,
+                          uint8_t (*d)[VK_DIGEST_LEN])
+{
+    char code_seed[32], seed[48], jti[48];
+    uint8_t code[VK_DIGEST_LEN];
+    snprintf(code_seed, sizeof code_seed, "code-%s", id);
+    put_code(st, code_seed, id, code);
+    struct vk_grant g = grant(id);
+    g.expires_at = NOW + 100000;
+    struct vk_refresh rt = {.grant_id = id, .created_at = NOW, .expires_at = NOW + 100000};
+    snprintf(seed, sizeof seed, "%s-rt-0", id);
+    vk_sha256(seed, strlen(seed), rt.digest);
+    memcpy(d[0], rt.digest, VK_DIGEST_LEN);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "", 0), VK_OK);
+    for (int i = 1; i <= n; i++) {
+        struct vk_refresh next = {.grant_id = id, .created_at = NOW + i,
+                                  .expires_at = NOW + 100000};
+        snprintf(seed, sizeof seed, "%s-rt-%d", id, i);
+        vk_sha256(seed, strlen(seed), next.digest);
+        memcpy(d[i], next.digest, VK_DIGEST_LEN);
+        snprintf(jti, sizeof jti, "%s-jti-%d", id, i);
+        assert_int_equal(st->ops->refresh_rotate(st, d[i - 1], NOW + i, NULL, 0, 0, &next, jti,
+                                                 NOW + i + access_ttl),
+                         VK_OK);
+    }
+}
+
+static void a_family_keeps_its_newest_spent_refresh_tokens(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_refresh r;
+    enum { N = 150 };
+    static uint8_t d[N + 1][VK_DIGEST_LEN];
+    rotate_family(st, "vk_g_long", N, 5, d);
+    /* the live token and the newest spent ones stay (a replay of them is recognised as reuse);
+     * older spent ones went once their access tokens had expired */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM refresh_tokens "
+                                   "WHERE grant_id = 'vk_g_long'"),
+                     VK_STORE_SPENT_REFRESH_PER_GRANT + 1);
+    for (int i = 0; i <= N; i++) {
+        int rc = st->ops->refresh_get(st, &f->a, d[i], &r);
+        if (i < N - VK_STORE_SPENT_REFRESH_PER_GRANT) {
+            assert_int_equal(rc, VK_ENOTFOUND);
+        } else {
+            assert_int_equal(rc, VK_OK);
+            assert_true(i == N ? r.used_at == 0 : r.used_at != 0);
+        }
+    }
+}
+
+static void spent_refresh_tokens_with_live_access_tokens_are_kept(void **state)
+{
+    /* Rotating faster than access tokens expire: every row still names a live access token, and
+     * revoking the grant must reach all of them. */
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    enum { N = 120 };
+    static uint8_t d[N + 1][VK_DIGEST_LEN];
+    rotate_family(st, "vk_g_fast", N, 100000, d);
+    /* (all but token 0: the access token of the code exchange is recorded on the grant) */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM refresh_tokens "
+                                   "WHERE grant_id = 'vk_g_fast'"),
+                     N);
+    assert_int_equal(st->ops->grant_revoke(st, "vk_g_fast", NOW + N + 1), VK_OK);
+    bool revoked = false;
+    assert_int_equal(st->ops->token_is_revoked(st, "vk_g_fast-jti-1", &revoked), VK_OK);
+    assert_true(revoked);
+    /* the grant's event lives as long as the last access token it revoked */
+    assert_int_equal(count_rows(f, "SELECT expires_at FROM revocation_events WHERE "
+                                   "kind = 'grant' AND subject = 'vk_g_fast'"),
+                     NOW + N + 100000);
+}
+
+static void purge_keeps_what_retention_requires(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    const struct vk_store_retention *r = &vk_store_retention_default;
+    const int64_t T = NOW + 200000; /* the purge runs at T */
+    bool revoked;
+    /* revocation list: entries end with their tokens */
+    assert_int_equal(st->ops->token_revoke(st, "jti-old", "c", T - r->events_after_expiry - 1,
+                                           NOW),
+                     VK_OK);
+    assert_int_equal(st->ops->token_revoke(st, "jti-live", "c", T + 100, NOW), VK_OK);
+    /* sessions */
+    add_user(st, "vk_u_p", "pat");
+    struct vk_session s_old = {.user_id = "vk_u_p", .auth_time = NOW, .expires_at = T - 1};
+    struct vk_session s_live = {.user_id = "vk_u_p", .auth_time = NOW + 1, .expires_at = T + 1};
+    vk_sha256("s-old", 5, s_old.digest);
+    vk_sha256("s-live", 6, s_live.digest);
+    assert_int_equal(st->ops->session_put(st, &s_old), VK_OK);
+    assert_int_equal(st->ops->session_put(st, &s_live), VK_OK);
+    /* codes: kept a day past expiry (a late replay still revokes) */
+    struct vk_code c_old = {.client_id = "c", .user_id = "u", .redirect_uri = "r",
+                            .code_challenge = "x", .scope = "s", .auth_time = NOW,
+                            .created_at = NOW, .expires_at = T - r->codes_after_expiry - 1,
+                            .grant_id = "vk_g_c1"};
+    struct vk_code c_recent = c_old;
+    c_recent.expires_at = T - 10;
+    c_recent.grant_id = "vk_g_c2";
+    vk_sha256("c-old", 5, c_old.digest);
+    vk_sha256("c-recent", 8, c_recent.digest);
+    assert_int_equal(st->ops->code_put(st, &c_old), VK_OK);
+    assert_int_equal(st->ops->code_put(st, &c_recent), VK_OK);
+    /* grants: a family that ended more than a day ago goes with its refresh tokens; one that
+     * ended recently stays, its spent token too (reuse is still recognised) */
+    uint8_t code[VK_DIGEST_LEN];
+    struct vk_grant g_old = grant("vk_g_old"), g_recent = grant("vk_g_recent");
+    g_old.expires_at = T - r->grants_after_expiry - 1;
+    g_recent.expires_at = T - 10;
+    struct vk_refresh rt_old = {.grant_id = "vk_g_old", .created_at = NOW, .expires_at = T - 5};
+    struct vk_refresh rt_spent = {.grant_id = "vk_g_recent", .created_at = NOW,
+                                  .expires_at = T - 5};
+    struct vk_refresh rt_next = {.grant_id = "vk_g_recent", .created_at = NOW + 1,
+                                 .expires_at = T - 5};
+    vk_sha256("rt-old", 6, rt_old.digest);
+    vk_sha256("rt-spent", 8, rt_spent.digest);
+    vk_sha256("rt-next", 7, rt_next.digest);
+    put_code(st, "p-c1", "vk_g_old", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g_old, &rt_old, "j", NOW + 600), VK_OK);
+    put_code(st, "p-c2", "vk_g_recent", code);
+    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g_recent, &rt_spent, "j2", NOW + 600),
+                     VK_OK);
+    /* rotated with a grace pair whose window closes long before T */
+    const uint8_t blob[] = {1, 2, 3};
+    assert_int_equal(st->ops->refresh_rotate(st, rt_spent.digest, NOW + 1, blob, sizeof blob,
+                                             (NOW + 3) * 1000LL, &rt_next, "j3", NOW + 600),
+                     VK_OK);
+    /* a tombstone: a grant id revoked before anything stored it */
+    assert_int_equal(st->ops->grant_revoke(st, "vk_g_never", NOW), VK_OK);
+
+    assert_int_equal(st->ops->purge_expired(st, T, r), VK_OK);
+
+    assert_int_equal(st->ops->token_is_revoked(st, "jti-old", &revoked), VK_OK);
+    assert_false(revoked);
+    assert_int_equal(st->ops->token_is_revoked(st, "jti-live", &revoked), VK_OK);
+    assert_true(revoked);
+    struct vk_session so;
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM sessions WHERE user_id = 'vk_u_p'"), 1);
+    assert_int_equal(st->ops->session_get(st, &f->a, s_live.digest, NOW, &so), VK_OK);
+    struct vk_code co;
+    assert_int_equal(st->ops->code_get(st, &f->a, c_old.digest, &co), VK_ENOTFOUND);
+    assert_int_equal(st->ops->code_get(st, &f->a, c_recent.digest, &co), VK_OK);
+    struct vk_grant go;
+    struct vk_refresh ro;
+    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_old", &go), VK_ENOTFOUND);
+    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_old.digest, &ro), VK_ENOTFOUND);
+    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_recent", &go), VK_OK);
+    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_never", &go), VK_ENOTFOUND);
+    /* the spent token stays with its family; the unused one past its expiry went */
+    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_spent.digest, &ro), VK_OK);
+    assert_true(ro.used_at != 0);
+    assert_int_equal(ro.grace_len, 0); /* the closed window's sealed pair is gone */
+    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_next.digest, &ro), VK_ENOTFOUND);
+    /* events: kept events_after_expiry past what they revoke; a tombstone's names no token */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
+                                   "subject = 'jti-old'"),
+                     0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
+                                   "subject = 'jti-live'"),
+                     1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
+                                   "subject = 'vk_g_never'"),
+                     0);
+}
+
+static void revocation_events_are_capped(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_store_retention r = vk_store_retention_default;
+    r.max_events = 5;
+    for (int i = 0; i < 8; i++) {
+        char jti[16];
+        snprintf(jti, sizeof jti, "cap-%d", i);
+        assert_int_equal(st->ops->token_revoke(st, jti, "c", NOW + 1000, NOW), VK_OK);
+    }
+    assert_int_equal(st->ops->purge_expired(st, NOW, &r), VK_OK);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events"), 5);
+    /* the newest stay; the revocations themselves are untouched */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
+                                   "subject IN ('cap-0', 'cap-1', 'cap-2')"),
+                     0);
+    bool revoked = false;
+    assert_int_equal(st->ops->token_is_revoked(st, "cap-0", &revoked), VK_OK);
+    assert_true(revoked);
+}
+
+static void removing_a_client_removes_consents_to_it(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_err err = {{0}};
+    const char *scope = NULL;
+    add_user(st, "vk_u_c", "cid");
+    struct vk_client c = client("vk_c_consented");
+    assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
+    assert_int_equal(st->ops->consent_put(st, "vk_u_c", "vk_c_consented", "openid", NOW), VK_OK);
+    assert_int_equal(st->ops->consent_put(st, "vk_u_c", "vk_c_kept", "openid", NOW), VK_OK);
+    assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_consented")), VK_OK);
+    assert_int_equal(st->ops->consent_get(st, &f->a, "vk_u_c", "vk_c_consented", &scope),
+                     VK_ENOTFOUND);
+    assert_int_equal(st->ops->consent_get(st, &f->a, "vk_u_c", "vk_c_kept", &scope), VK_OK);
+}
+
 static void csrf_secret_is_stable(void **state)
 {
     struct fx *f = *state;
@@ -342,6 +609,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(grace_blob_is_kept_on_the_spent_token, setup, teardown),
         cmocka_unit_test_setup_teardown(password_change_ends_sessions_and_grants, setup, teardown),
         cmocka_unit_test_setup_teardown(csrf_secret_is_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(sessions_are_capped_per_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_family_keeps_its_newest_spent_refresh_tokens, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(spent_refresh_tokens_with_live_access_tokens_are_kept,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(purge_keeps_what_retention_requires, setup, teardown),
+        cmocka_unit_test_setup_teardown(revocation_events_are_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(removing_a_client_removes_consents_to_it, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("store_contract", tests, NULL, NULL);
 }
