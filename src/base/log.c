@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,6 +27,48 @@ static struct {
     char *spare; /* the buffer being written by the flusher */
 } async = {.out_mu = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
            .cv = PTHREAD_COND_INITIALIZER};
+
+/* The file stderr was pointed at by vk_log_open_file (empty: stderr is whatever we inherited). */
+static char log_path[1024];
+static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int point_stderr_at(const char *path, struct vk_err *err)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return vk_err_set(err, VK_EIO, "cannot open log file %s: %s", path, strerror(errno));
+    int rc = VK_OK;
+    if (fd != STDERR_FILENO) {
+        /* Atomic: a concurrent write goes to the old file or the new one. */
+        if (dup2(fd, STDERR_FILENO) < 0)
+            rc = vk_err_set(err, VK_EIO, "cannot redirect the log to %s: %s", path,
+                            strerror(errno));
+        close(fd);
+    }
+    return rc;
+}
+
+int vk_log_open_file(const char *path, struct vk_err *err)
+{
+    if (strlen(path) >= sizeof log_path)
+        return vk_err_set(err, VK_ETOOBIG, "log file path is too long");
+    pthread_mutex_lock(&path_mu);
+    int rc = point_stderr_at(path, err);
+    if (rc == VK_OK)
+        memcpy(log_path, path, strlen(path) + 1);
+    pthread_mutex_unlock(&path_mu);
+    return rc;
+}
+
+int vk_log_reopen(struct vk_err *err)
+{
+    int rc = VK_OK;
+    pthread_mutex_lock(&path_mu);
+    if (log_path[0] != '\0')
+        rc = point_stderr_at(log_path, err);
+    pthread_mutex_unlock(&path_mu);
+    return rc;
+}
 
 static void write_all(const char *p, size_t n)
 {

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "base/err.h"
 #include "base/str.h"
 
 enum vk_log_level { VK_LOG_DEBUG, VK_LOG_INFO, VK_LOG_WARN, VK_LOG_ERROR };
@@ -17,6 +18,14 @@ void vk_log_set_level(enum vk_log_level lvl);
  * returns to direct writes; call it before exit. */
 int vk_log_start_async(void);
 void vk_log_stop(void);
+/* Sends the log (and everything else written to stderr) to `path`, appending, created with
+ * mode 0640: the file is dup2'ed over stderr, so no write path changes and a reopen is one
+ * atomic descriptor swap. VK_EIO (err says why) when it cannot be opened; stderr is unchanged. */
+int vk_log_open_file(const char *path, struct vk_err *err);
+/* Reopens the file given to vk_log_open_file (SIGHUP after logrotate moved it away); lines
+ * written meanwhile land in the old or the new file, none is lost. VK_OK without doing anything
+ * when logging to stderr. On failure the old file stays in use. */
+int vk_log_reopen(struct vk_err *err);
 void vk_log(enum vk_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define vk_log_info(...)  vk_log(VK_LOG_INFO, __VA_ARGS__)
 #define vk_log_warn(...)  vk_log(VK_LOG_WARN, __VA_ARGS__)

@@ -1,5 +1,6 @@
 /* valetkey serve: wires the configuration, the store, the keyring, the HTTP adapter and the
- * route table, then waits for SIGTERM/SIGINT. */
+ * route table, then waits for signals: SIGTERM/SIGINT stop gracefully (the HTTP layer drains),
+ * SIGHUP reopens the log file. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -24,12 +25,17 @@ static const char usage[] =
     "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
     "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n"
     "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
-    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS] [--insecure-http]\n";
+    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS] [--insecure-http]\n"
+    "                      [--connection-limit N] [--connection-limit-per-address N]\n"
+    "                      [--header-timeout SECONDS] [--body-timeout SECONDS]\n"
+    "                      [--body-min-rate BYTES] [--shutdown-timeout SECONDS]\n"
+    "                      [--log-file PATH] [--metrics-allow \"ADDR[/BITS] ...\"]\n";
 
 static const char help[] =
     "usage: valetkey serve [options]\n"
-    "Runs the authorization server until SIGINT or SIGTERM. Options (config-file keys and\n"
-    "VALETKEY_* variables in docs/configuration.md):\n"
+    "Runs the authorization server until SIGINT or SIGTERM (graceful: requests already received\n"
+    "are answered); SIGHUP reopens --log-file. Options (config-file keys and VALETKEY_*\n"
+    "variables in docs/configuration.md):\n"
     "  --data DIR                  data directory (default ./valetkey-data or $VALETKEY_DATA)\n"
     "  --config FILE               a config file of key = value lines; flags win over it\n"
     "  --listen HOST:PORT          default 127.0.0.1:8080; port 0 picks a free port\n"
@@ -44,7 +50,17 @@ static const char help[] =
     "  --refresh-grace-seconds N   0..10: a just-rotated refresh token returns the same pair\n"
     "  --session-ttl SECONDS       browser login session lifetime (default 8 hours)\n"
     "  --trusted-proxy ADDRESS     believe this peer's X-Forwarded-For for rate limits and logs\n"
-    "  --threads N                 HTTP worker threads (default: the CPUs)\n";
+    "  --threads N                 HTTP worker threads (default: the CPUs the process may use)\n"
+    "  --connection-limit N        concurrent connections (default 1024)\n"
+    "  --connection-limit-per-address N\n"
+    "                              ... per IPv4 address or IPv6 /64 (default 64)\n"
+    "  --header-timeout SECONDS    deadline for a request head, also the keep-alive idle\n"
+    "                              timeout (default 10)\n"
+    "  --body-timeout SECONDS      grace for a request body (default 10)...\n"
+    "  --body-min-rate BYTES       ...then at least this many bytes/s (default 1024; 0: none)\n"
+    "  --shutdown-timeout SECONDS  how long requests may still arrive after SIGTERM (default 10)\n"
+    "  --log-file PATH             log to this file instead of stderr; SIGHUP reopens it\n"
+    "  --metrics-allow \"LIST\"      addresses/ranges that may read /metrics (default loopback)\n";
 
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
@@ -59,7 +75,15 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--threads", "threads"},
                  {"--refresh-grace-seconds", "refresh_grace_seconds"},
                  {"--refresh-token-ttl", "refresh_token_ttl"},
-                 {"--session-ttl", "session_ttl"}};
+                 {"--session-ttl", "session_ttl"},
+                 {"--connection-limit", "connection_limit"},
+                 {"--connection-limit-per-address", "connection_limit_per_address"},
+                 {"--header-timeout", "header_timeout"},
+                 {"--body-timeout", "body_timeout"},
+                 {"--body-min-rate", "body_min_rate"},
+                 {"--shutdown-timeout", "shutdown_timeout"},
+                 {"--log-file", "log_file"},
+                 {"--metrics-allow", "metrics_allow"}};
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
@@ -194,8 +218,16 @@ int vk_cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit; main thread waits below */
     signal(SIGPIPE, SIG_IGN);
+
+    /* Before anything is logged, so every line lands in the file; errors before this point
+     * (bad flags) still go to the terminal. */
+    if (cfg.log_file[0] != '\0' && vk_log_open_file(cfg.log_file, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
 
     int64_t now = vk_now();
     if (vk_store_open(cfg.data, &st, &err) != VK_OK) {
@@ -215,14 +247,20 @@ int vk_cmd_serve(int argc, char **argv)
         goto out;
     }
 
-    struct vk_http_opts ho = {
-        .fd = fd,
-        .threads = cfg.threads,
-        .conn_limit = cfg.conn_limit,
-        .router = &vk_oauth_router,
-        .app = &app,
-        .on_done = vk_metrics_record,
-    };
+    struct vk_http_opts ho;
+    vk_http_opts_defaults(&ho);
+    ho.fd = fd;
+    ho.threads = cfg.threads;
+    ho.conn_limit = cfg.conn_limit;
+    ho.conn_limit_per_addr = cfg.conn_limit_per_addr;
+    ho.header_timeout_s = cfg.header_timeout;
+    ho.body_timeout_s = cfg.body_timeout;
+    ho.body_min_rate = cfg.body_min_rate;
+    ho.shutdown_timeout_s = cfg.shutdown_timeout;
+    ho.exempt_addr = cfg.trusted_proxy;
+    ho.router = &vk_oauth_router;
+    ho.app = &app;
+    ho.on_done = vk_metrics_record;
     fd = -1; /* consumed */
     if (vk_http_start(&ho, &srv, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
@@ -254,10 +292,31 @@ int vk_cmd_serve(int argc, char **argv)
             vk_log_info("event=server.stopping signal=%d", sig);
             break;
         }
+        if (sig == SIGHUP) {
+            /* logrotate's postrotate: reopen the log file. Nothing else needs a reload: keys
+             * and clients are picked up from the store while running; other settings need a
+             * restart (docs/configuration.md). */
+            if (cfg.log_file[0] == '\0') {
+                vk_log_info("event=log.reopen result=ignored reason=logging_to_stderr");
+            } else if (vk_log_reopen(&err) != VK_OK) {
+                char m[sizeof err.msg * 4];
+                vk_log_error("event=log.reopen result=failed msg=%s",
+                             vk_log_escape(vk_str_c(err.msg), m, sizeof m));
+            } else {
+                vk_log_info("event=log.reopen result=ok");
+            }
+            continue;
+        }
         if (sig < 0 && errno == EAGAIN)
             st->ops->purge_expired(st, vk_now(), &vk_store_retention_default); /* every minute */
     }
-    vk_http_stop(srv);
+    if (vk_http_stop(srv) != VK_OK) {
+        /* Requests are still running in worker threads: tearing down the app and the store
+         * under them would crash them. Exit without cleanup (the store is crash-safe). */
+        vk_log_error("event=server.stopped result=requests_still_running");
+        vk_log_stop();
+        _exit(1);
+    }
     srv = NULL;
     status = 0;
     vk_log_info("event=server.stopped");

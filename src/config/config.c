@@ -22,6 +22,16 @@ void vk_config_defaults(struct vk_config *c)
     c->refresh_token_idle_ttl = 14 * 86400;
     c->refresh_grace = 0;
     c->conn_limit = 1024;
+    /* One host (an IPv4 address or an IPv6 /64) may hold 64 of the 1024 connections: enough for
+     * a busy service's connection pool or a NAT of browsers, too few to starve everyone else.
+     * A request head gets 10 s (also the keep-alive idle timeout), a body 10 s plus one second
+     * per KiB: slowloris and idle sockets cannot hold a slot for long (docs/security.md). */
+    c->conn_limit_per_addr = 64;
+    c->header_timeout = 10;
+    c->body_timeout = 10;
+    c->body_min_rate = 1024;
+    c->shutdown_timeout = 10;
+    vk_config_set(c, "metrics_allow", "127.0.0.0/8 ::1", NULL);
     /* The brute-force policy of docs/security.md. Client secrets: 20 free failures per client
      * and network, then 60 s doubling to 15 min (OAuth 2.1 §2.4.1); 50 per network across all
      * client ids, then 1 s doubling to 5 min. User logins: per account 5 free, then a delay of
@@ -50,7 +60,9 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
                 {"VALETKEY_THREADS", "threads"},
                 {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"},
-                {"VALETKEY_INSECURE_HTTP", "insecure_http"}};
+                {"VALETKEY_INSECURE_HTTP", "insecure_http"},
+                {"VALETKEY_LOG_FILE", "log_file"},
+                {"VALETKEY_METRICS_ALLOW", "metrics_allow"}};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
         if (v != NULL && v[0] != '\0')
@@ -73,6 +85,46 @@ static int set_bool(bool *dst, const char *v, const char *key, struct vk_err *er
         *dst = false;
     else
         return vk_err_set(err, VK_EINVAL, "%s must be true or false", key);
+    return VK_OK;
+}
+
+static int set_uint(unsigned *dst, const char *v, unsigned min, unsigned max, const char *key,
+                    struct vk_err *err)
+{
+    uint64_t n;
+    if (vk_parse_u64(vk_str_c(v), min, max, &n) != VK_OK)
+        return vk_err_set(err, VK_EINVAL, "%s must be a number from %u to %u", key, min, max);
+    *dst = (unsigned)n;
+    return VK_OK;
+}
+
+/* A list of addresses and CIDR ranges separated by commas or spaces; an empty list is allowed
+ * (nobody). All or nothing: on error *c is unchanged. */
+static int set_cidrs(struct vk_config *c, const char *v, const char *key, struct vk_err *err)
+{
+    struct vk_cidr list[VK_MAX_METRICS_ALLOW];
+    unsigned n = 0;
+    size_t i = 0, len = strlen(v);
+    while (i < len) {
+        while (i < len && (v[i] == ',' || v[i] == ' ' || v[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        if (i == start)
+            break;
+        if (n == VK_MAX_METRICS_ALLOW)
+            return vk_err_set(err, VK_ETOOBIG, "%s: at most %d entries", key,
+                              VK_MAX_METRICS_ALLOW);
+        if (vk_cidr_parse((vk_str){v + start, i - start}, &list[n]) != VK_OK)
+            return vk_err_set(err, VK_EINVAL,
+                              "%s: '%.*s' is not an address or ADDRESS/BITS range (host bits "
+                              "must be zero)",
+                              key, (int)(i - start > 64 ? 64 : i - start), v + start);
+        n++;
+    }
+    memcpy(c->metrics_allow, list, n * sizeof list[0]);
+    c->n_metrics_allow = n;
     return VK_OK;
 }
 
@@ -131,6 +183,20 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
             c->conn_limit = (unsigned)n;
         return rc;
     }
+    if (strcmp(key, "connection_limit_per_address") == 0)
+        return set_uint(&c->conn_limit_per_addr, value, 1, 65536, key, err);
+    if (strcmp(key, "header_timeout") == 0)
+        return set_uint(&c->header_timeout, value, 1, 300, key, err);
+    if (strcmp(key, "body_timeout") == 0)
+        return set_uint(&c->body_timeout, value, 1, 300, key, err);
+    if (strcmp(key, "body_min_rate") == 0)
+        return set_uint(&c->body_min_rate, value, 0, 1u << 30, key, err);
+    if (strcmp(key, "shutdown_timeout") == 0)
+        return set_uint(&c->shutdown_timeout, value, 1, 300, key, err);
+    if (strcmp(key, "log_file") == 0)
+        return set_str(c->log_file, sizeof c->log_file, value, key, err);
+    if (strcmp(key, "metrics_allow") == 0)
+        return set_cidrs(c, value, key, err);
     return vk_err_set(err, VK_EINVAL, "unknown configuration key '%s'", key);
 }
 
@@ -187,5 +253,8 @@ int vk_config_validate(const struct vk_config *c, struct vk_err *err)
                           (long long)c->max_token_ttl);
     if (c->data[0] == '\0')
         return vk_err_set(err, VK_EINVAL, "data must not be empty");
+    struct vk_ip ip;
+    if (c->trusted_proxy[0] != '\0' && vk_ip_parse(vk_str_c(c->trusted_proxy), &ip) != VK_OK)
+        return vk_err_set(err, VK_EINVAL, "trusted_proxy must be an IP address");
     return VK_OK;
 }

@@ -8,7 +8,10 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/ip.h"
 #include "base/limits.h"
+
+#define VK_MAX_METRICS_ALLOW 16
 
 struct vk_config {
     char data[1024];          /* data directory (SQLite) or a postgres:// DSN */
@@ -25,7 +28,17 @@ struct vk_config {
     int64_t refresh_token_idle_ttl; /* a refresh token unused this long expires */
     int64_t refresh_grace;    /* seconds a just-rotated refresh token still returns the same pair */
     unsigned threads;         /* HTTP worker threads, 0 = CPUs */
-    unsigned conn_limit;
+    unsigned conn_limit;      /* concurrent connections */
+    unsigned conn_limit_per_addr; /* ... per IPv4 address or IPv6 /64 (the trusted proxy: none) */
+    unsigned header_timeout;  /* seconds to deliver a request head (also the keep-alive idle) */
+    unsigned body_timeout;    /* seconds of grace for a body... */
+    unsigned body_min_rate;   /* ...then at least this many bytes per second (0: no rate) */
+    unsigned shutdown_timeout; /* seconds requests may still arrive and finish after SIGTERM */
+    char log_file[1024];      /* log to this file (reopened on SIGHUP); empty: stderr */
+    /* Who may read /metrics: the client address (after --trusted-proxy) must be in one of
+     * these ranges. Default loopback; empty: nobody. */
+    struct vk_cidr metrics_allow[VK_MAX_METRICS_ALLOW];
+    unsigned n_metrics_allow;
     bool issuer_explicit;
     bool insecure_http;       /* allow a plain-http issuer or listener beyond loopback */
     /* Attempt limits (docs/security.md, "Brute force"); networks are IPv4 addresses and IPv6

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/ip.h"
 #include "base/log.h"
 
 static const int statuses[VK_METRIC_STATUSES] = {200, 204, 302, 303, 400, 401, 403, 404,
@@ -72,9 +73,40 @@ static const char *route_name(const struct vk_app *app, size_t r)
     return r < app->router->n ? app->router->routes[r].name : "unmatched";
 }
 
+/* Who may read /metrics (docs/security.md): the client's address must be in `metrics_allow`
+ * (loopback by default). The client is the socket peer, or, behind the trusted proxy, the
+ * address it appended to X-Forwarded-For (vk_oauth_peer): a request the proxy relays from the
+ * internet arrives from loopback but is not from loopback. A forwarding header from any other
+ * peer means the peer relays for someone we cannot identify, so it is refused too. */
+static bool metrics_allowed(const struct vk_app *app, const struct vk_request *rq)
+{
+    const char *who = rq->peer;
+    bool forwarded = vk_request_header_count(rq, "x-forwarded-for") > 0 ||
+                     vk_request_header_count(rq, "forwarded") > 0 ||
+                     vk_request_header_count(rq, "x-real-ip") > 0;
+    if (app->cfg->trusted_proxy[0] != '\0' && strcmp(rq->peer, app->cfg->trusted_proxy) == 0) {
+        who = vk_oauth_peer(app, rq);
+        if (who == rq->peer)
+            return false; /* relayed without a usable X-Forwarded-For: the client is unknown */
+    } else if (forwarded) {
+        return false;
+    }
+    struct vk_ip ip;
+    if (vk_ip_parse(vk_str_c(who), &ip) != VK_OK)
+        return false;
+    for (unsigned i = 0; i < app->cfg->n_metrics_allow; i++)
+        if (vk_cidr_contains(&app->cfg->metrics_allow[i], &ip))
+            return true;
+    return false;
+}
+
 int vk_ep_metrics(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
     struct vk_app *app = appv;
+    if (!metrics_allowed(app, rq))
+        return vk_response_oauth_error(rs, rq->arena, 403, "access_denied",
+                                       "metrics are served only to the addresses in "
+                                       "metrics_allow");
     struct vk_metrics *m = &app->metrics;
     struct vk_buf b;
     vk_buf_init(&b, 256 * 1024);

@@ -1,6 +1,7 @@
 // HTTP-level behaviour: health and metrics, 404/405/413, malformed forms, content types, one
 // log line per request, and two servers side by side on port 0.
 import { describe, it, before, after } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { startServer, addClient, mkDataDir, rmDataDir, sleep } from '../lib/harness.mjs';
 import {
@@ -252,5 +253,64 @@ describe('two servers in parallel', { timeout: 30000 }, () => {
     const cross = await postForm(`${s2.url}/token`, { grant_type: 'client_credentials' },
       { headers: { authorization: basicAuth(c1.client_id, c1.client_secret) } });
     assertOAuthError(cross, 401, 'invalid_client', 'client of server 1 at server 2');
+  });
+});
+
+/** GET from a chosen loopback source address: { status, text }. */
+function getFrom(server, p, { from = '127.0.0.1', headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: server.port, path: p, localAddress: from, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    }).on('error', reject);
+  });
+}
+
+describe('/metrics access (metrics_allow, forwarded requests)', { timeout: 30000 }, () => {
+  const servers = [];
+  const start = async (args) => {
+    const s = await startServer({ args });
+    servers.push(s);
+    return s;
+  };
+  after(async () => { await Promise.all(servers.map((s) => s.stop())); });
+
+  it('by default answers loopback, but not a request relayed for someone else', async () => {
+    const s = await start([]);
+    assert.equal((await getFrom(s, '/metrics')).status, 200);
+    assert.equal((await getFrom(s, '/metrics', { from: '127.0.0.9' })).status, 200, 'all of 127/8');
+    for (const h of [{ 'x-forwarded-for': '127.0.0.1' }, { forwarded: 'for=127.0.0.1' }, { 'x-real-ip': '127.0.0.1' }]) {
+      const r = await getFrom(s, '/metrics', { headers: h });
+      assert.equal(r.status, 403, `${JSON.stringify(h)} from loopback without --trusted-proxy`);
+      assert.doesNotMatch(r.text, /valetkey_/, 'no metrics in the refusal');
+      assert.equal(JSON.parse(r.text).error, 'access_denied');
+    }
+  });
+
+  it('--metrics-allow lists who may read it; an empty list allows nobody', async () => {
+    const s = await start(['--metrics-allow', '127.0.0.2, 10.0.0.0/8']);
+    assert.equal((await getFrom(s, '/metrics', { from: '127.0.0.1' })).status, 403);
+    const ok = await getFrom(s, '/metrics', { from: '127.0.0.2' });
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /valetkey_http_requests_total/);
+    const none = await start(['--metrics-allow', '']);
+    assert.equal((await getFrom(none, '/metrics')).status, 403);
+    assert.equal((await getFrom(none, '/healthz')).status, 200, 'other endpoints are not affected');
+  });
+
+  it('behind the trusted proxy, the client address it appended decides', async () => {
+    const s = await start(['--trusted-proxy', '127.0.0.1']);
+    const via = (xff) => getFrom(s, '/metrics', { headers: xff === undefined ? {} : { 'x-forwarded-for': xff } });
+    assert.equal((await via(undefined)).status, 403, 'relayed without X-Forwarded-For: client unknown');
+    assert.equal((await via('203.0.113.7')).status, 403, 'an internet client through the proxy');
+    assert.equal((await via('127.0.0.1, 203.0.113.7')).status, 403, 'a spoofed loopback entry left of the real one');
+    assert.equal((await via('198.51.100.1, 127.0.0.9')).status, 200, 'a loopback client of the proxy');
+    assert.equal((await getFrom(s, '/metrics', { from: '127.0.0.2' })).status, 200, 'a direct loopback scraper');
+  });
+
+  it('a bad --metrics-allow entry is a startup error', async () => {
+    await assert.rejects(startServer({ args: ['--metrics-allow', '10.0.0.1/8'] }), /metrics_allow: '10\.0\.0\.1\/8'/);
   });
 });
