@@ -91,14 +91,14 @@ test('SIGTERM under refresh load loses no committed rotation; every chain surviv
   const N = 48;
   const ROUNDS = 2;
   const dataDir = mkDataDir();
-  const client = seedUserAndClient(dataDir, { password: PASSWORD });
+  const client = seedUserAndClient(dataDir, { users: 4, password: PASSWORD });
   const auth = basicAuth(client.client_id, client.client_secret);
   const start = () => startServer({ dataDir, args: ['--threads', '1'] });
   let server = await start();
   try {
     const chains = [];
     for (let i = 0; i < N; i++) {
-      const t = await userGrant(server.url, client, { password: PASSWORD });
+      const t = await userGrant(server.url, client, { username: `user${i % 4}`, password: PASSWORD });
       chains.push({ rt: t.refresh_token, rotations: 0, end: null, conn: null });
     }
     for (let round = 1; round <= ROUNDS; round++) {

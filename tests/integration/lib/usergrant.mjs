@@ -8,11 +8,17 @@ import { FORM, basicAuth } from './http.mjs';
 
 export const REDIRECT = 'https://app.example.com/cb';
 
-/** Adds user `username` with `password` and a confidential first-party client; returns it. */
-export function seedUserAndClient(dataDir, { username = 'alice', password } = {}) {
-  const u = runCli(dataDir, ['user', 'add'], ['--username', username], { input: password + '\n' });
-  assert.equal(u.status, 0, u.stderr);
+/**
+ * Adds `users` users named user0, user1, ... with `password` and a confidential first-party
+ * client; returns the client. (Successful logins are limited per account, so tests that need
+ * many grants spread them over several users.)
+ */
+export function seedUserAndClient(dataDir, { users = 1, password } = {}) {
   recordSecret(password);
+  for (let i = 0; i < users; i++) {
+    const u = runCli(dataDir, ['user', 'add'], ['--username', `user${i}`], { input: password + '\n' });
+    assert.equal(u.status, 0, u.stderr);
+  }
   const c = cliJson(dataDir, ['client', 'add'], ['--name', 'Web', '--redirect-uri', REDIRECT,
     '--scope', 'openid profile', '--first-party']);
   recordSecret(c.client_secret);
@@ -32,7 +38,7 @@ function hiddenFields(html) {
 }
 
 /** Signs in and exchanges the code: returns the token response (refresh_token recorded). */
-export async function userGrant(url, client, { username = 'alice', password }) {
+export async function userGrant(url, client, { username = 'user0', password }) {
   const verifier = crypto.randomBytes(32).toString('base64url');
   const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
   const q = new URLSearchParams({
