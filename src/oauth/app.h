@@ -85,6 +85,8 @@ int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *p
 /* The client's address for rate limiting and logs: the socket peer, or, when the peer is the
  * configured trusted proxy, the last address that proxy appended to X-Forwarded-For. */
 const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq);
+/* True when the socket peer is the configured trusted proxy (compared as IP addresses). */
+bool vk_oauth_from_trusted_proxy(const struct vk_app *app, const struct vk_request *rq);
 /* The `aud` of tokens whose request names no resource, for a client without registered resources:
  * the configured audience, else the issuer. The only resource such a client may request. */
 const char *vk_oauth_default_audience(const struct vk_app *app);

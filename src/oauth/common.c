@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/ip.h"
 #include "base/log.h"
 #include "http/form.h"
 #include "http/headers.h"
@@ -81,10 +82,20 @@ int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *p
     return VK_OK;
 }
 
+bool vk_oauth_from_trusted_proxy(const struct vk_app *app, const struct vk_request *rq)
+{
+    /* Compared as addresses, not strings: on a dual-stack listener an IPv4 proxy's connections
+     * arrive as ::ffff:a.b.c.d (vk_ip_parse maps those to IPv4). */
+    struct vk_ip peer, proxy;
+    return app->cfg->trusted_proxy[0] != '\0' &&
+           vk_ip_parse(vk_str_c(app->cfg->trusted_proxy), &proxy) == VK_OK &&
+           vk_ip_parse(vk_str_c(rq->peer), &peer) == VK_OK && vk_ip_eq(&peer, &proxy);
+}
+
 const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq)
 {
     vk_str xff;
-    if (app->cfg->trusted_proxy[0] == '\0' || strcmp(rq->peer, app->cfg->trusted_proxy) != 0 ||
+    if (!vk_oauth_from_trusted_proxy(app, rq) ||
         vk_request_header_count(rq, "x-forwarded-for") != 1 ||
         !vk_request_header(rq, "x-forwarded-for", &xff))
         return rq->peer;

@@ -84,7 +84,7 @@ static bool metrics_allowed(const struct vk_app *app, const struct vk_request *r
     bool forwarded = vk_request_header_count(rq, "x-forwarded-for") > 0 ||
                      vk_request_header_count(rq, "forwarded") > 0 ||
                      vk_request_header_count(rq, "x-real-ip") > 0;
-    if (app->cfg->trusted_proxy[0] != '\0' && strcmp(rq->peer, app->cfg->trusted_proxy) == 0) {
+    if (vk_oauth_from_trusted_proxy(app, rq)) {
         who = vk_oauth_peer(app, rq);
         if (who == rq->peer)
             return false; /* relayed without a usable X-Forwarded-For: the client is unknown */

@@ -181,7 +181,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
  * proc, log(), stop({signal}) }. stop() asserts a clean exit (code 0). `env` adds variables to
  * the server's environment (tests only: e.g. a fault-injection preload).
  */
-export async function startServer({ dataDir, args = [], issuer, timeoutMs = 10000, env = {} } = {}) {
+export async function startServer({ dataDir, args = [], issuer, timeoutMs = 30000, env = {} } = {}) {
   const dir = dataDir ?? mkDataDir();
   const name = nextName('server');
   const logFile = path.join(LOGDIR, `${name}.stderr.log`);

@@ -1,0 +1,73 @@
+/* Which address a request counts as coming from (vk_oauth_peer): the socket peer, or behind the
+ * trusted proxy the address the proxy appended to X-Forwarded-For. The proxy is recognised as an
+ * address, so a dual-stack listener's ::ffff:a.b.c.d form of an IPv4 proxy is the proxy too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "oauth/app.h"
+
+static struct vk_request rq;
+
+static const char *peer_of(const char *trusted, const char *sock_peer, const char *xff)
+{
+    static struct vk_config cfg;
+    static struct vk_app app;
+    static struct vk_arena a;
+    vk_config_defaults(&cfg);
+    snprintf(cfg.trusted_proxy, sizeof cfg.trusted_proxy, "%s", trusted);
+    memset(&app, 0, sizeof app);
+    app.cfg = &cfg;
+    vk_arena_clear(&a);
+    vk_arena_init(&a, 64 * 1024);
+    memset(&rq, 0, sizeof rq);
+    rq.arena = &a;
+    snprintf(rq.peer, sizeof rq.peer, "%s", sock_peer);
+    if (xff != NULL)
+        rq.headers[rq.n_headers++] =
+            (struct vk_header){vk_str_c("X-Forwarded-For"), vk_str_c(xff)};
+    return vk_oauth_peer(&app, &rq);
+}
+
+static void the_socket_peer_without_a_trusted_proxy(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("", "192.0.2.1", "198.51.100.9"), "192.0.2.1");
+    assert_string_equal(peer_of("10.0.0.1", "192.0.2.1", "198.51.100.9"), "192.0.2.1");
+}
+
+static void the_last_forwarded_address_behind_the_proxy(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "203.0.113.5, 198.51.100.9"),
+                        "198.51.100.9");
+}
+
+static void an_ipv4_mapped_peer_is_the_ipv4_proxy(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("127.0.0.1", "::ffff:127.0.0.1", "198.51.100.9"),
+                        "198.51.100.9");
+}
+
+static void a_forwarded_value_that_is_not_an_address_is_ignored(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "evil<script>"), "127.0.0.1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_socket_peer_without_a_trusted_proxy),
+        cmocka_unit_test(the_last_forwarded_address_behind_the_proxy),
+        cmocka_unit_test(an_ipv4_mapped_peer_is_the_ipv4_proxy),
+        cmocka_unit_test(a_forwarded_value_that_is_not_an_address_is_ignored),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
