@@ -26,12 +26,30 @@ CORE_SRC := $(sort $(wildcard src/base/*.c src/jose/*.c src/http/*.c src/store/*
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 
+# libvaletkey: base/, jose/ and verify/ only (no libmicrohttpd, SQLite, argon2), compiled again
+# with -fPIC and -fvisibility=hidden so that only VALETKEY_API functions are exported. base/log.c
+# stays out: its buffered mode starts a thread, and nothing in the library logs.
+LIB_VERSION := 0.1.0
+LIB_SONAME  := libvaletkey.so.0
+LIB_PKGS    := libcrypto jansson libcurl
+LIB_SRC := $(sort $(filter-out src/base/log.c,$(wildcard src/base/*.c)) $(wildcard src/jose/*.c \
+              src/verify/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_CFLAGS = $(filter-out -fPIE,$(CFLAGS_ALL)) -fPIC -fvisibility=hidden
+LIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread
+LIB_OUT := $(BUILD)/libvaletkey.so.$(LIB_VERSION) $(BUILD)/libvaletkey.so $(BUILD)/libvaletkey.a \
+           $(BUILD)/valetkey.pc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration browser asan fuzz-replay fuzz bench deps deps-test clean check-layers
+.PHONY: all run test unit integration browser asan tsan fuzz-replay fuzz bench bench-verify deps \
+        deps-test clean check-layers lib install examples
 
-all: $(BUILD)/valetkey
+all: $(BUILD)/valetkey lib
 
 deps:
 	@scripts/deps.sh build
@@ -59,9 +77,67 @@ $(BUILD)/libvkcore.a: $(CORE_OBJ)
 $(BUILD)/valetkey: $(BUILD)/src/main.o $(BUILD)/libvkcore.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC (lib) $<"
+	@$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+lib: $(LIB_OUT)
+
+# -z defs: every symbol the library uses must come from its own objects or its declared
+# dependencies, so a missing piece (or a stray call into the server's modules) fails here.
+$(BUILD)/libvaletkey.so.$(LIB_VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,defs -Wl,-z,relro,-z,now $(SAN) $(LDFLAGS) \
+	    -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/libvaletkey.so: $(BUILD)/libvaletkey.so.$(LIB_VERSION)
+	ln -sf libvaletkey.so.$(LIB_VERSION) $(BUILD)/$(LIB_SONAME)
+	ln -sf libvaletkey.so.$(LIB_VERSION) $@
+
+# The static library is one relocatable object whose hidden symbols are made local, so a program
+# linking libvaletkey.a sees only the valetkey_ functions too and cannot clash with our vk_ names.
+$(BUILD)/libvaletkey.a: $(LIB_OBJ)
+	@rm -f $@ $(BUILD)/pic/valetkey-all.o
+	ld -r -o $(BUILD)/pic/valetkey-all.o $^
+	objcopy --localize-hidden $(BUILD)/pic/valetkey-all.o
+	ar rcs $@ $(BUILD)/pic/valetkey-all.o
+
+# build/valetkey.pc points into this tree (PKG_CONFIG_PATH=build pkg-config valetkey);
+# `make install` writes one for PREFIX.
+define VALETKEY_PC
+prefix=$(1)
+libdir=$(2)
+includedir=$(3)
+
+Name: valetkey
+Description: OAuth 2.1 access-token and DPoP verification for resource servers
+Version: $(LIB_VERSION)
+URL: https://github.com/valetkey/valetkey
+Requires.private: $(LIB_PKGS)
+Libs: -L$${libdir} -lvaletkey
+Libs.private: -lpthread
+Cflags: -I$${includedir}
+endef
+export VALETKEY_PC
+
+$(BUILD)/valetkey.pc: Makefile
+	@mkdir -p $(dir $@)
+	$(file >$@,$(call VALETKEY_PC,$(abspath .),$(abspath $(BUILD)),$(abspath include)))
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 0644 include/valetkey.h $(DESTDIR)$(INCLUDEDIR)/valetkey.h
+	install -m 0755 $(BUILD)/libvaletkey.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvaletkey.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf libvaletkey.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/libvaletkey.so
+	install -m 0644 $(BUILD)/libvaletkey.a $(DESTDIR)$(LIBDIR)/
+	$(file >$(BUILD)/valetkey-install.pc,$(call VALETKEY_PC,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)))
+	install -m 0644 $(BUILD)/valetkey-install.pc $(DESTDIR)$(LIBDIR)/pkgconfig/valetkey.pc
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvkcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libvkcore.a \
+	$(CC) $(CFLAGS_ALL) -DVK_SOURCE_DIR='"$(abspath .)"' $(shell pkg-config --cflags cmocka) \
+	    -o $@ $< $(BUILD)/libvkcore.a \
 	    $(LDFLAGS_ALL) $(shell pkg-config --libs cmocka) $(PKG_LIBS)
 
 unit: $(UNIT_BIN)
@@ -99,9 +175,10 @@ test: deps-test
 	@$(MAKE) --no-print-directory fuzz-replay
 	@echo "make test: all suites passed"
 
-check-layers:
+check-layers: lib
 	@scripts/check-layers.sh
 	@scripts/check-banned.sh
+	@scripts/check-symbols.sh $(BUILD)
 
 bench: all
 	bench/run
@@ -109,4 +186,4 @@ bench: all
 clean:
 	rm -rf build
 
--include $(CORE_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(CORE_OBJ:.o=.d) $(BUILD)/src/main.d $(LIB_OBJ:.o=.d)

@@ -8,6 +8,8 @@
 
 #include <openssl/crypto.h>
 
+#include "base/mem.h"
+
 #define CHUNK_MIN 4096
 
 struct vk_arena_chunk {
@@ -30,7 +32,7 @@ void vk_arena_clear(struct vk_arena *a)
     while (c != NULL) {
         struct vk_arena_chunk *next = c->next;
         OPENSSL_cleanse(c->data, c->used);
-        free(c);
+        vk_free(c);
         c = next;
     }
     a->head = NULL;
@@ -53,7 +55,7 @@ void *vk_arena_alloc(struct vk_arena *a, size_t n)
         size_t size = need > CHUNK_MIN ? need : CHUNK_MIN;
         if (c != NULL && c->size * 2 > size && c->size * 2 <= 256 * 1024)
             size = c->size * 2;
-        c = malloc(sizeof *c + size);
+        c = vk_malloc(sizeof *c + size);
         if (c == NULL)
             return NULL;
         c->size = size;

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "base/err.h"
+#include "base/mem.h"
 
 void vk_buf_init(struct vk_buf *b, size_t cap)
 {
@@ -21,7 +22,7 @@ void vk_buf_clear(struct vk_buf *b)
 {
     if (b->p != NULL) {
         OPENSSL_cleanse(b->p, b->len); /* len never shrinks: nothing was written past it */
-        free(b->p);
+        vk_free(b->p);
     }
     b->p = NULL;
     b->len = b->alloc = 0;
@@ -40,13 +41,13 @@ static int reserve(struct vk_buf *b, size_t extra)
         n *= 2;
     if (n > b->cap + 1)
         n = b->cap + 1;
-    char *p = malloc(n);
+    char *p = vk_malloc(n);
     if (p == NULL)
         return VK_ENOMEM;
     if (b->p != NULL) {
         memcpy(p, b->p, b->len);
         OPENSSL_cleanse(b->p, b->len);
-        free(b->p);
+        vk_free(b->p);
     }
     b->p = p;
     b->alloc = n;

@@ -65,7 +65,8 @@ void vk_jwk_free(struct vk_jwk *k); /* NULL is a no-op */
  * are raw R||S (RFC 7518 §3.4), never DER. Thread-safe.
  * vk_jwk_sig_len: the exact signature length in bytes (64 for ES256/EdDSA, the modulus size
  * for RSA). vk_jwk_sign_input: sig must hold sigsz >= vk_jwk_sig_len(k) bytes; VK_EINVAL for a
- * public key. vk_jwk_verify_input: VK_OK, VK_EINVAL (wrong length) or VK_ECRYPTO (no match). */
+ * public key. vk_jwk_verify_input: VK_OK, VK_EINVAL (wrong length), VK_ENOMEM or VK_ECRYPTO
+ * (no match). */
 size_t vk_jwk_sig_len(const struct vk_jwk *k);
 int vk_jwk_sign_input(const struct vk_jwk *k, const void *in, size_t n, uint8_t *sig, size_t sigsz,
                       size_t *siglen);
@@ -107,9 +108,18 @@ void vk_jws_clear(struct vk_jws *j); /* releases header/payload; safe on a zeroe
  * missing or different from the key's, any `crit` header, a signature of the wrong length, a
  * signature that does not verify, a payload that is not a JSON object (parsed only after the
  * signature verified). On error *out is zeroed. Returns VK_OK, VK_ETOOBIG (too long), VK_EINVAL
- * (malformed or not acceptable) or VK_ECRYPTO (the signature does not verify). */
+ * (malformed or not acceptable), VK_ECRYPTO (the signature does not verify) or VK_ENOMEM (an
+ * allocation failed: nothing is known about the token). */
 int vk_jws_verify_key(const struct vk_jwk *k, vk_str compact, struct vk_jws *out,
                       struct vk_err *err);
+/* Decodes the protected header of a compact JWS WITHOUT verifying the signature, for a caller
+ * that must read the header to find the key (RFC 9449 §4.3: a DPoP proof carries its own `jwk`).
+ * The structural checks of verification apply: three parts, at most VK_MAX_JWT_LEN bytes, a
+ * JSON object without duplicate members, no `crit`; `alg` is left to the caller (and checked
+ * again by vk_jws_verify_key). VK_OK, VK_EINVAL, VK_ETOOBIG, VK_ENOMEM. On VK_OK
+ * *out is a new reference owned by the caller; nothing in it is authenticated until
+ * vk_jws_verify_key succeeds with a key chosen from it. */
+int vk_jws_header_peek(vk_str compact, json_t **out, struct vk_err *err);
 /* Same, choosing the key from the set by the header's `kid`; without a `kid`, only a set holding
  * exactly one key with the header's alg is accepted. VK_ENOTFOUND when no key has that kid (or,
  * without a kid, that alg), so a caller may refresh its key set once. */
@@ -123,5 +133,8 @@ int vk_jws_verify(const struct vk_jwks *keys, vk_str compact, struct vk_jws *out
  * Returns VK_OK, VK_EEXPIRED or VK_EINVAL. */
 int vk_jwt_check(const struct vk_jws *j, int64_t now, int64_t leeway, const char *expected_typ,
                  const char *iss, struct vk_err *err);
+/* True when the header's `typ` is expected_typ under the RFC 7515 §4.1.9 rules used by
+ * vk_jwt_check (case-insensitive, "application/" optional). */
+bool vk_jwt_typ_is(const json_t *header, const char *expected_typ);
 
 #endif

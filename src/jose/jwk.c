@@ -29,6 +29,7 @@
 #include "base/b64url.h"
 #include "base/crypto.h"
 #include "base/limits.h"
+#include "base/mem.h"
 
 #define EC_COORD_LEN   32   /* P-256 field element (RFC 7518 §6.2.1.2: full length, padded) */
 #define ED25519_LEN    32   /* RFC 8037 §2: x is the 32-byte public key */
@@ -369,7 +370,7 @@ static int jwk_new(EVP_PKEY *pk, enum vk_alg alg, bool priv, vk_str kid, bool ki
     int rc;
 
     *out = NULL;
-    k = calloc(1, sizeof *k);
+    k = vk_calloc(1, sizeof *k);
     if (k == NULL) {
         EVP_PKEY_free(pk);
         return vk_err_set(err, VK_ENOMEM, "jwk: out of memory");
@@ -796,7 +797,7 @@ void vk_jwk_free(struct vk_jwk *k)
     EVP_PKEY_CTX_free(k->verify_tmpl);
     EVP_PKEY_free(k->pkey); /* libcrypto cleanses private key material when freeing it */
     vk_wipe(k, sizeof *k);
-    free(k);
+    vk_free(k);
 }
 
 /* ---- the signature primitive ---- */
@@ -863,16 +864,21 @@ int vk_jwk_verify_input(const struct vk_jwk *k, const void *in, size_t n, const 
         return VK_EINVAL;
     if (k->alg == VK_ALG_EDDSA) {
         mc = EVP_MD_CTX_new();
-        if (mc != NULL &&
-            EVP_DigestVerifyInit_ex(mc, NULL, NULL, NULL, NULL, k->pkey, NULL) == 1 &&
-            EVP_DigestVerify(mc, sig, siglen, in, n) == 1)
+        if (mc == NULL)
+            rc = VK_ENOMEM;
+        else if (EVP_DigestVerifyInit_ex(mc, NULL, NULL, NULL, NULL, k->pkey, NULL) == 1 &&
+                 EVP_DigestVerify(mc, sig, siglen, in, n) == 1)
             rc = VK_OK;
         goto out;
     }
     vk_sha256(in, n, dgst);
+    /* A failed duplication is an allocation failure, not a bad signature: say so (VK_ENOMEM),
+     * so a caller does not report a valid token as forged when memory runs out. */
     c = EVP_PKEY_CTX_dup(k->verify_tmpl);
-    if (c == NULL)
+    if (c == NULL) {
+        rc = VK_ENOMEM;
         goto out;
+    }
     if (k->alg == VK_ALG_ES256) {
         size_t derlen = es256_raw_to_der(sig, der);
         if (EVP_PKEY_verify(c, der, derlen, dgst, sizeof dgst) == 1)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "base/mem.h"
 
 struct vk_jwks {
     atomic_size_t refs;
@@ -167,7 +168,7 @@ int vk_jwks_from_keys(struct vk_jwk **keys, size_t n, struct vk_jwks **out)
     rc = check_unique(keys, n, NULL);
     if (rc != VK_OK)
         goto out;
-    s = calloc(1, sizeof *s);
+    s = vk_calloc(1, sizeof *s);
     if (s == NULL) {
         rc = VK_ENOMEM;
         goto out;
@@ -201,7 +202,7 @@ void vk_jwks_unref(struct vk_jwks *s)
         return;
     atomic_thread_fence(memory_order_acquire);
     free_keys(s->keys, s->n);
-    free(s);
+    vk_free(s);
 }
 
 size_t vk_jwks_count(const struct vk_jwks *s)

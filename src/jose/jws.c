@@ -167,10 +167,12 @@ static int split(vk_str c, struct parts *p, struct vk_err *err)
 /* RFC 7515 §5.2 steps 3-4, §7.2.1: the part must be a JSON object. Duplicate member names are
  * rejected (§5.2 allows only that or last-wins; disagreement between parsers is an attack
  * surface). NUL bytes in strings and trailing data are rejected by jansson's defaults. */
-static json_t *load_object(const uint8_t *buf, size_t n)
+static json_t *load_object(const uint8_t *buf, size_t n, bool *oom)
 {
     json_error_t jerr;
     json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
+    /* An allocation failure is not malformed input: callers report it as VK_ENOMEM. */
+    *oom = j == NULL && json_error_code(&jerr) == json_error_out_of_memory;
     if (j != NULL && !json_is_object(j)) {
         json_decref(j);
         j = NULL;
@@ -178,20 +180,34 @@ static json_t *load_object(const uint8_t *buf, size_t n)
     return j;
 }
 
-static int parse_header(vk_str b64, uint8_t *buf, size_t bufsz, struct header *h,
-                        struct vk_err *err)
+/* The header as a JSON object without crit; h->json is set (or NULL) either way. */
+static int parse_header_object(vk_str b64, uint8_t *buf, size_t bufsz, struct header *h,
+                               struct vk_err *err)
 {
-    const json_t *v;
     size_t n = 0;
+    bool oom;
 
     if (vk_b64url_decode(b64, buf, bufsz, &n) != VK_OK)
         return vk_err_set(err, VK_EINVAL, "jws: header is not base64url");
-    h->json = load_object(buf, n);
+    h->json = load_object(buf, n, &oom);
+    if (h->json == NULL && oom)
+        return vk_err_set(err, VK_ENOMEM, "jws: out of memory");
     if (h->json == NULL)
         return vk_err_set(err, VK_EINVAL, "jws: header is not a JSON object");
     /* RFC 7515 §4.1.11: we understand no extension, so any crit makes the JWS invalid. */
     if (json_object_get(h->json, "crit") != NULL)
         return vk_err_set(err, VK_EINVAL, "jws: crit header not supported");
+    return VK_OK;
+}
+
+static int parse_header(vk_str b64, uint8_t *buf, size_t bufsz, struct header *h,
+                        struct vk_err *err)
+{
+    const json_t *v;
+    int rc = parse_header_object(b64, buf, bufsz, h, err);
+
+    if (rc != VK_OK)
+        return rc;
     /* RFC 7515 §4.1.1: alg is required. Only our four names map to an algorithm; "none" and
      * HS256 are VK_ALG_INVALID and end here, before any key is consulted (RFC 8725 §3.1). */
     v = json_object_get(h->json, "alg");
@@ -215,6 +231,7 @@ static int verify_parts(const struct vk_jwk *k, const struct parts *p, struct he
     uint8_t sig[SIG_MAX];
     size_t siglen = 0, plen = 0;
     json_t *payload = NULL;
+    bool oom;
     int rc;
 
     /* RFC 8725 §3.1: the key decides the algorithm; a header that disagrees is rejected before
@@ -229,12 +246,20 @@ static int verify_parts(const struct vk_jwk *k, const struct parts *p, struct he
     if (vk_b64url_decode(p->payload, buf, bufsz, &plen) != VK_OK)
         return vk_err_set(err, VK_EINVAL, "jws: payload is not base64url");
     rc = vk_jwk_verify_input(k, p->input.p, p->input.len, sig, siglen);
+    if (rc == VK_ENOMEM) {
+        rc = vk_err_set(err, VK_ENOMEM, "jws: out of memory");
+        goto out;
+    }
     if (rc != VK_OK) {
         rc = vk_err_set(err, VK_ECRYPTO, "jws: signature does not verify");
         goto out;
     }
     /* Only now, authenticated, is the payload parsed. */
-    payload = load_object(buf, plen);
+    payload = load_object(buf, plen, &oom);
+    if (payload == NULL && oom) {
+        rc = vk_err_set(err, VK_ENOMEM, "jws: out of memory");
+        goto out;
+    }
     if (payload == NULL) {
         rc = vk_err_set(err, VK_EINVAL, "jws: payload is not a JSON object");
         goto out;
@@ -267,6 +292,26 @@ int vk_jws_verify_key(const struct vk_jwk *k, vk_str compact, struct vk_jws *out
         goto out;
     rc = verify_parts(k, &p, &h, buf, sizeof buf, out, err);
 out:
+    json_decref(h.json);
+    return rc;
+}
+
+int vk_jws_header_peek(vk_str compact, json_t **out, struct vk_err *err)
+{
+    uint8_t buf[DECODED_MAX];
+    struct parts p;
+    struct header h = {0};
+    int rc;
+
+    *out = NULL;
+    rc = split(compact, &p, err);
+    if (rc != VK_OK)
+        return rc;
+    rc = parse_header_object(p.header, buf, sizeof buf, &h, err);
+    if (rc == VK_OK) {
+        *out = h.json;
+        h.json = NULL;
+    }
     json_decref(h.json);
     return rc;
 }

@@ -61,6 +61,11 @@ static bool typ_matches(const json_t *header, const char *expected)
     return vk_str_eq_nocase_lit(got, want.p);
 }
 
+bool vk_jwt_typ_is(const json_t *header, const char *expected_typ)
+{
+    return header != NULL && expected_typ != NULL && typ_matches(header, expected_typ);
+}
+
 int vk_jwt_check(const struct vk_jws *j, int64_t now, int64_t leeway, const char *expected_typ,
                  const char *iss, struct vk_err *err)
 {
