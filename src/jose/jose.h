@@ -20,6 +20,13 @@
 #include "base/err.h"
 #include "base/str.h"
 
+/* Parses untrusted JSON (at most VK_MAX_JSON_INPUT bytes; any top-level value) with duplicate
+ * member names rejected, and never returns a document other than the input: jansson drops bytes
+ * silently when its lexer cannot grow a buffer, which is detected here and reported as VK_ENOMEM
+ * (see json.c). On success *rc is VK_OK and the result is a new reference; otherwise NULL with
+ * *rc VK_EINVAL (not JSON), VK_ETOOBIG or VK_ENOMEM. */
+json_t *vk_json_load(const char *buf, size_t n, int *rc);
+
 enum vk_alg {
     VK_ALG_INVALID = 0,
     VK_ALG_ES256 = 1, /* ECDSA P-256 SHA-256, raw R||S signature (RFC 7518 §3.4) */

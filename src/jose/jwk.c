@@ -74,10 +74,23 @@ static const EVP_MD *sha256(void)
 
 /* ---- small helpers ---- */
 
+/* True when libcrypto's error queue says an allocation failed; clears the queue either way, so
+ * no stale entries stay on this thread's queue. libcrypto reports a failed allocation and a bad
+ * signature or key with the same return value: only the queue tells them apart, and a caller
+ * must not call a valid token forged because memory ran out. */
+static bool crypto_oom(void)
+{
+    bool oom = false;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0)
+        oom = oom || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    return oom;
+}
+
 static int crypto_fail(struct vk_err *err, const char *what)
 {
-    /* Leave no stale entries on this thread's OpenSSL error queue. */
-    ERR_clear_error();
+    if (crypto_oom())
+        return vk_err_set(err, VK_ENOMEM, "%s: out of memory", what);
     return vk_err_set(err, VK_ECRYPTO, "%s failed", what);
 }
 
@@ -531,18 +544,19 @@ static int ec_public(const json_t *j, EVP_PKEY **pk, struct vk_err *err)
     c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     if (c == NULL || EVP_PKEY_fromdata_init(c) != 1 ||
         EVP_PKEY_fromdata(c, pk, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        ERR_clear_error();
-        rc = vk_err_set(err, VK_EINVAL, "jwk: EC point is not on the curve");
+        rc = crypto_oom() ? vk_err_set(err, VK_ENOMEM, "jwk: out of memory")
+                          : vk_err_set(err, VK_EINVAL, "jwk: EC point is not on the curve");
         goto out;
     }
     EVP_PKEY_CTX_free(c);
     /* Refuse an invalid curve point outright (RFC 8725 §3.4), whatever fromdata checked. */
     c = EVP_PKEY_CTX_new_from_pkey(NULL, *pk, NULL);
     if (c == NULL || EVP_PKEY_public_check(c) != 1) {
-        ERR_clear_error();
         EVP_PKEY_free(*pk);
         *pk = NULL;
-        rc = vk_err_set(err, VK_EINVAL, "jwk: EC point is not a valid public key");
+        rc = c == NULL || crypto_oom()
+                 ? vk_err_set(err, VK_ENOMEM, "jwk: out of memory")
+                 : vk_err_set(err, VK_EINVAL, "jwk: EC point is not a valid public key");
         goto out;
     }
     rc = VK_OK;
@@ -887,7 +901,9 @@ int vk_jwk_verify_input(const struct vk_jwk *k, const void *in, size_t n, const 
         rc = VK_OK;
     }
 out:
-    if (rc != VK_OK)
+    if (rc == VK_ECRYPTO && crypto_oom())
+        rc = VK_ENOMEM;
+    else if (rc != VK_OK)
         ERR_clear_error();
     EVP_PKEY_CTX_free(c);
     EVP_MD_CTX_free(mc);

@@ -169,10 +169,10 @@ static int split(vk_str c, struct parts *p, struct vk_err *err)
  * surface). NUL bytes in strings and trailing data are rejected by jansson's defaults. */
 static json_t *load_object(const uint8_t *buf, size_t n, bool *oom)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, &jerr);
+    int rc;
+    json_t *j = vk_json_load((const char *)buf, n, &rc);
     /* An allocation failure is not malformed input: callers report it as VK_ENOMEM. */
-    *oom = j == NULL && json_error_code(&jerr) == json_error_out_of_memory;
+    *oom = rc == VK_ENOMEM;
     if (j != NULL && !json_is_object(j)) {
         json_decref(j);
         j = NULL;

@@ -158,6 +158,8 @@ static int refetch(struct vk_keysrc *ks, struct vk_err *err)
     rc = fetch_doc(ks, ks->jwks_uri, &body, err);
     if (rc == VK_OK)
         rc = vk_keysrc_set(ks, body.p, body.len, err);
+    if (rc != VK_OK && rc != VK_ENOMEM)
+        rc = VK_EIO; /* whatever the issuer served, it is not usable: a fetch failure */
     pthread_mutex_unlock(&ks->fetch_mu);
     vk_buf_clear(&body);
     return rc;
@@ -217,9 +219,8 @@ static int discover(struct vk_keysrc *ks, const char *issuer, struct vk_err *err
     }
     if (rc != VK_OK)
         goto out;
-    json_error_t jerr;
-    meta = json_loadb(body.p, body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (meta == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+    meta = vk_json_load(body.p, body.len, &rc);
+    if (meta == NULL && rc == VK_ENOMEM) {
         rc = vk_err_set(err, VK_ENOMEM, "discovery: out of memory");
         goto out;
     }
@@ -234,7 +235,7 @@ static int discover(struct vk_keysrc *ks, const char *issuer, struct vk_err *err
         goto out;
     }
     if (!vk_fetch_url_allowed(json_string_value(uri))) {
-        rc = vk_err_set(err, VK_EINVAL, "discovery: jwks_uri is not https (or http on loopback)");
+        rc = vk_err_set(err, VK_EIO, "discovery: jwks_uri is not https (or http on loopback)");
         goto out;
     }
     ks->jwks_uri = dup_str(json_string_value(uri));

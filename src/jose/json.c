@@ -1,0 +1,81 @@
+/* Parsing untrusted JSON with jansson, faithfully even when memory runs out.
+ *
+ * jansson (2.14, and its master as of this writing) keeps the text of the token being lexed in a
+ * growable buffer, and its lex_save() ignores the result of appending to it: when growing that
+ * buffer fails, the byte is silently dropped and parsing goes on. json_loadb can then succeed
+ * with a document that is not the input -- a key "cnf" read as "cn", a date missing a digit. For
+ * a verifier that would turn an allocation failure into a wrong decision (a DPoP-bound token
+ * accepted as a bearer token), so every untrusted document is parsed as the second element of
+ *     ["<n times x>", <document>]
+ * where n is the document's length. The lexer's buffer must grow to hold the first string, and
+ * no token of the document is longer than n; so if the first string comes back with all n
+ * characters, the buffer never had to grow again and no byte of the document can have been
+ * lost. If it comes back shorter, an allocation failed: VK_ENOMEM, never a wrong document. */
+#include "jose/jose.h"
+
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/limits.h"
+#include "base/mem.h"
+
+static json_t *parse_once(const char *w, size_t total, size_t n, int *rc)
+{
+    json_error_t jerr;
+    json_t *arr, *pad, *doc = NULL;
+
+    /* Duplicate member names are rejected: RFC 7515 §5.2 allows only that or last-wins, and two
+     * parsers that disagree are an attack surface. NUL bytes and trailing data are rejected by
+     * jansson's defaults. */
+    arr = json_loadb(w, total, JSON_REJECT_DUPLICATES, &jerr);
+    if (arr == NULL) {
+        *rc = json_error_code(&jerr) == json_error_out_of_memory ? VK_ENOMEM : VK_EINVAL;
+        return NULL;
+    }
+    pad = json_array_get(arr, 0);
+    *rc = VK_EINVAL;
+    if (!json_is_string(pad) || json_string_length(pad) != n) {
+        *rc = VK_ENOMEM; /* the lexer lost bytes: see above */
+    } else if (json_array_size(arr) == 2) {
+        doc = json_incref(json_array_get(arr, 1));
+        *rc = VK_OK;
+    }
+    json_decref(arr);
+    return doc;
+}
+
+json_t *vk_json_load(const char *buf, size_t n, int *rc)
+{
+    json_t *doc;
+    size_t total;
+    char *w;
+
+    if (buf == NULL || n > VK_MAX_JSON_INPUT) {
+        *rc = buf == NULL ? VK_EINVAL : VK_ETOOBIG;
+        return NULL;
+    }
+    total = 2 * n + 5; /* [ " pad " , doc ] */
+    w = vk_malloc(total);
+    if (w == NULL) {
+        *rc = VK_ENOMEM;
+        return NULL;
+    }
+    w[0] = '[';
+    w[1] = '"';
+    memset(w + 2, 'x', n);
+    w[2 + n] = '"';
+    w[3 + n] = ',';
+    if (n > 0)
+        memcpy(w + 4 + n, buf, n);
+    w[4 + 2 * n] = ']';
+    doc = parse_once(w, total, n, rc);
+    /* jansson reports some allocation failures as syntax errors (a string it could not allocate
+     * becomes an invalid token): a document refused as malformed is parsed once more, so a
+     * transient failure does not turn a valid token into an invalid one. Real garbage fails
+     * twice, at the cost of one more parse. */
+    if (doc == NULL && *rc == VK_EINVAL)
+        doc = parse_once(w, total, n, rc);
+    vk_wipe(w + 4 + n, n); /* the document may be claims: personal data */
+    vk_free(w);
+    return doc;
+}
