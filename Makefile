@@ -49,7 +49,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all run test unit integration browser asan tsan fuzz-replay fuzz bench bench-verify deps \
         deps-test clean check-layers lib install examples
 
-all: $(BUILD)/valetkey lib
+all: $(BUILD)/valetkey lib examples
 
 deps:
 	@scripts/deps.sh build
@@ -136,6 +136,16 @@ install: lib
 	$(file >$(BUILD)/valetkey-install.pc,$(call VALETKEY_PC,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)))
 	install -m 0644 $(BUILD)/valetkey-install.pc $(DESTDIR)$(LIBDIR)/pkgconfig/valetkey.pc
 
+# The example API server, built the way a user would build it: with pkg-config against
+# build/valetkey.pc (and an rpath to build/, since the library is not installed).
+EXAMPLE_PC = PKG_CONFIG_PATH=$(abspath $(BUILD)) pkg-config
+$(BUILD)/examples/api_server: examples/api_server.c $(BUILD)/libvaletkey.so $(BUILD)/valetkey.pc
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(OPT) $(SAN) $$($(EXAMPLE_PC) --cflags valetkey libmicrohttpd) \
+	    -o $@ $< $$($(EXAMPLE_PC) --libs valetkey libmicrohttpd) -Wl,-rpath,$(abspath $(BUILD))
+
+examples: $(BUILD)/examples/api_server
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvkcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DVK_SOURCE_DIR='"$(abspath .)"' $(shell pkg-config --cflags cmocka) \
@@ -145,8 +155,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvkcore.a
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
-integration: $(BUILD)/valetkey
-	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) tests/integration/run.sh
+integration: $(BUILD)/valetkey $(BUILD)/examples/api_server
+	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) \
+	    VALETKEY_EXAMPLE_BIN=$(abspath $(BUILD)/examples/api_server) tests/integration/run.sh
 
 # Login, consent and the code flow in headless Chromium (Debian's), driven by playwright-core.
 browser: $(BUILD)/valetkey
