@@ -50,6 +50,9 @@ int vk_open(struct vk_secret key_secret, const char *label, const uint8_t *in, s
  * that without the key nobody can choose values that land on the same slots. Fast, not a MAC
  * for anything that leaves the process. Thread-safe. */
 uint64_t vk_siphash24(const uint8_t key[16], const void *data, size_t n);
+/* The same with a 128-bit output (the reference implementation's variant, checked against
+ * libcrypto's SIPHASH with size 16 in test_base_siphash), for naming entries by digest. */
+void vk_siphash24_128(const uint8_t key[16], const void *data, size_t n, uint8_t out[16]);
 /* HMAC-SHA256. */
 void vk_hmac_sha256(const uint8_t *key, size_t klen, const void *data, size_t n,
                     uint8_t out[VK_DIGEST_LEN]);

@@ -175,7 +175,7 @@ int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
         rc = VALETKEY_TOKEN_CLAIMS;
         goto out;
     }
-    vk_siphash128(hash_key, c->jti, strlen(c->jti), c->jti_key);
+    vk_siphash24_128(hash_key, c->jti, strlen(c->jti), c->jti_key);
     atomic_fetch_add_explicit(&vk_verify_live_objects, 1, memory_order_relaxed);
     *out = c;
     c = NULL;

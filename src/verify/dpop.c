@@ -26,7 +26,7 @@ int vk_dpop_replay_new(size_t capacity, struct vk_dpop_replay **out)
     *out = NULL;
     if (r == NULL)
         return VK_ENOMEM;
-    rc = vk_hash_key_new(r->key);
+    rc = vk_rand(r->key, sizeof r->key);
     if (rc == VK_OK)
         rc = vk_expset_new(capacity, &r->set);
     if (rc != VK_OK) {
@@ -477,7 +477,7 @@ int vk_dpop_verify(const struct vk_dpop_check *c, struct vk_dpop_result *out,
     if (c->replay != NULL) {
         uint8_t k[VK_H128_LEN];
         int64_t until;
-        vk_siphash128(c->replay->key, jti.p, jti.len, k);
+        vk_siphash24_128(c->replay->key, jti.p, jti.len, k);
         if (__builtin_add_overflow(iat, c->max_age + 1, &until))
             until = INT64_MAX;
         rc = vk_expset_add(c->replay->set, k, until, c->now, true);

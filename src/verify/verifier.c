@@ -219,7 +219,7 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
         (o.resource_metadata != NULL &&
          (v->resource_metadata = dup_str(o.resource_metadata)) == NULL))
         goto out;
-    if (vk_hash_key_new(v->hkey) != VK_OK) {
+    if (vk_rand(v->hkey, sizeof v->hkey) != VK_OK) {
         rc = VALETKEY_EINTERNAL;
         goto out;
     }
@@ -402,7 +402,7 @@ int valetkey_verify(valetkey_verifier *v, const char *token, size_t len,
     if (len > VALETKEY_MAX_TOKEN_LEN)
         return VALETKEY_TOKEN_MALFORMED;
     now = vk_verifier_now(v);
-    vk_siphash128(v->hkey, token, len, digest);
+    vk_siphash24_128(v->hkey, token, len, digest);
     rc = vk_seen_lookup(v->seen, digest, now, v->leeway, vk_keysrc_epoch(v->keys), &c);
     if (rc == VALETKEY_NO_TOKEN)
         rc = verify_new(v, tok, digest, now, &c);
@@ -423,7 +423,7 @@ int vk_verifier_revoke(valetkey_verifier *v, vk_str jti, int64_t until)
 
     if (jti.p == NULL || jti.len == 0)
         return VK_EINVAL;
-    vk_siphash128(v->hkey, jti.p, jti.len, key);
+    vk_siphash24_128(v->hkey, jti.p, jti.len, key);
     /* Kept while a token with this jti could still pass the exp check (exp + leeway). */
     if (__builtin_add_overflow(until, v->leeway + 1, &keep))
         keep = INT64_MAX;

@@ -21,14 +21,9 @@
 #include "jose/jose.h"
 #include "valetkey.h"
 
-/* ---- hash.c: the keyed hash of the caches ---------------------------------------------------
- * SipHash-2-4 with a 128-bit output (Aumasson and Bernstein, 2012, the "-128" variant). A PRF:
- * under a random per-process key nobody outside can compute an output, so 128 bits are enough
- * to identify a token in the seen-token cache (docs/architecture.md, "The seen-token cache"). */
+/* The caches name their entries by vk_siphash24_128 (base/crypto.h) under a random key per
+ * table: see docs/architecture.md, "The seen-token cache", for why not SHA-256. */
 #define VK_H128_LEN 16
-void vk_siphash128(const uint8_t key[16], const void *data, size_t n, uint8_t out[VK_H128_LEN]);
-/* A random hash key for one table (VK_OK or VK_ECRYPTO). */
-int vk_hash_key_new(uint8_t key[16]);
 
 /* ---- expset.c: a bounded set of 128-bit keys that expire --------------------------------------
  * Holds the revoked jtis and the DPoP proof jtis already seen. Sharded, each shard an
