@@ -17,7 +17,7 @@ allowed_modules() {
     auth) echo "base jose auth store/store.h" ;;
     ui) echo "base ui" ;;
     config) echo "base config" ;;
-    oauth) echo "base http/request.h http/router.h http/form.h http/headers.h http/cookie.h grant token auth ui store/store.h config oauth jose" ;;
+    oauth) echo "base http/request.h http/router.h http/form.h http/headers.h http/cookie.h grant token auth ui store/store.h config oauth jose verify/verify.h" ;;
     cli) echo "*" ;;
     *) echo "" ;;
     esac

@@ -101,8 +101,9 @@ int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,
 int vk_oauth_finish(const struct vk_request *rq, struct vk_response *rs, int rc,
                     const struct vk_oauth_err *oe);
 
-/* Verifies one of our access tokens: signature by a published key, typ at+jwt, our issuer, not
- * expired. VK_OK (out filled; release with vk_jws_clear), VK_EEXPIRED or VK_EINVAL. */
+/* Verifies one of our access tokens with libvaletkey's check (verify/access.c): signature by a
+ * published key, typ at+jwt, our issuer, not expired. VK_OK (out filled; release with
+ * vk_jws_clear), VK_EEXPIRED, VK_ENOMEM or VK_EINVAL. */
 int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_str token,
                            struct vk_jws *out);
 

@@ -13,28 +13,33 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "grant/grant.h"
+#include "verify/verify.h"
 
 static const char inactive[] = "{\"active\":false}";
 
-/* Verifies one of our access tokens: signature by a published key, typ at+jwt, our issuer,
- * not expired. VK_OK, VK_EEXPIRED, or VK_EINVAL. */
+/* Verifies one of our access tokens with the check libvaletkey makes (verify/access.c):
+ * signature by a published key, typ at+jwt, our issuer, exp/nbf/iat with no leeway (the server
+ * is its own clock). VK_OK, VK_EEXPIRED (expired or not yet valid), VK_ENOMEM or VK_EINVAL. */
 int vk_oauth_verify_access(struct vk_app *app, const struct vk_request *rq, vk_str token,
                            struct vk_jws *out)
 {
     struct vk_err err = {{0}};
-    memset(out, 0, sizeof *out);
-    if (token.len == 0 || token.len > VK_MAX_JWT_LEN)
-        return VK_EINVAL;
     struct vk_keyset *ks = vk_keyring_acquire(app->keys, rq->now);
-    int rc = vk_jws_verify(ks->verify, token, out, &err);
+    int rc = vk_verify_access(ks->verify, token, rq->now, 0, app->issuer, VK_ALG_MASK_ALL, out,
+                              &err);
     vk_keyset_release(ks);
-    if (rc != VK_OK)
-        return VK_EINVAL;
     out->key = NULL; /* borrowed from a keyset we no longer hold */
-    rc = vk_jwt_check(out, rq->now, 0, "at+jwt", app->issuer, &err);
-    if (rc != VK_OK)
-        vk_jws_clear(out);
-    return rc;
+    switch (rc) {
+    case VALETKEY_OK:
+        return VK_OK;
+    case VALETKEY_TOKEN_EXPIRED:
+    case VALETKEY_TOKEN_NOT_YET_VALID:
+        return VK_EEXPIRED;
+    case VALETKEY_ENOMEM:
+        return VK_ENOMEM;
+    default:
+        return VK_EINVAL;
+    }
 }
 
 /* A refresh token is active while it is unused, unexpired and its grant is live. */
