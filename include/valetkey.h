@@ -201,8 +201,9 @@ VALETKEY_API int valetkey_verify(valetkey_verifier *v, const char *token, size_t
 
 /* Splits an Authorization header value into scheme and token (RFC 6750 §2.1 b64token syntax,
  * scheme names case-insensitive per RFC 9110 §11.1). *token points into header (borrowed).
- * Returns VALETKEY_OK, VALETKEY_NO_TOKEN (header NULL or empty) or VALETKEY_BAD_REQUEST
- * (another scheme, or a malformed value). */
+ * Returns VALETKEY_OK, VALETKEY_NO_TOKEN (header NULL or empty, or another scheme such as Basic:
+ * no credentials for us), VALETKEY_BAD_REQUEST (a Bearer or DPoP value that is not one b64token)
+ * or VALETKEY_EINVAL (a NULL output pointer). */
 VALETKEY_API int valetkey_authorization_parse(const char *header, int *scheme,
                                               const char **token, size_t *len);
 
