@@ -207,6 +207,14 @@ check-layers: lib
 bench: all
 	bench/run
 
+# libvaletkey's rates (bench/verify runs openssl speed first and prints the ratio table).
+$(BUILD)/bench/bench_verify: bench/bench_verify.c $(BUILD)/libvkcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libvkcore.a $(LDFLAGS_ALL) $(PKG_LIBS)
+
+bench-verify:
+	@BUILD=$(abspath $(BUILD)) bench/verify
+
 clean:
 	rm -rf build
 
