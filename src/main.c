@@ -1,6 +1,7 @@
 /* valetkey: command dispatch only. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -12,7 +13,7 @@ static const char usage[] =
     "usage: valetkey <command> [options]\n"
     "  serve     run the authorization server\n"
     "  client    add | list | show | remove | rotate-secret\n"
-    "  key       list | rotate\n"
+    "  key       list | rotate | rewrap | new-master-key\n"
     "  user      add | list | remove | passwd\n"
     "  version   print the version\n"
     "\n"
@@ -40,6 +41,9 @@ static int (*command(const char *name))(int, char **)
 
 int main(int argc, char **argv)
 {
+    /* Everything valetkey creates (the data directory, the database and its -wal and -shm
+     * files, master-key files) is for this user only (docs/security.md). */
+    umask(077);
     /* valetkey help COMMAND [SUBCOMMAND] is COMMAND [SUBCOMMAND] --help */
     if (argc >= 3 && argc <= 4 && strcmp(argv[1], "help") == 0 && command(argv[2]) != NULL) {
         char help[] = "--help";

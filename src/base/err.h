@@ -19,7 +19,7 @@ enum vk_rc {
 /* Diagnostic detail, caller-provided and fixed-size: never a global, never allocated.
  * Messages never contain secrets: they name a field, not its value. */
 struct vk_err {
-    char msg[160];
+    char msg[512]; /* room for a message that names two paths and the fix */
 };
 
 /* Returns a static string describing rc; never NULL. Thread-safe. */

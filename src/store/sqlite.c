@@ -8,6 +8,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "base/fsperm.h"
 #include "base/log.h"
 #include "migrations.h"
 
@@ -467,12 +469,37 @@ static void *checkpointer(void *arg)
 
 static void s_close(struct vk_store *st);
 
-static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
+/* The data directory holds the signing keys, the CSRF key and password hashes: it and every
+ * file in it must be private to this user (docs/security.md). Refuses to go on otherwise, so a
+ * store is never opened -- by the server or by the CLI, which reads and writes the same
+ * secrets -- where others can read it. The database file is created 0600 before SQLite opens it:
+ * SQLite gives the -wal and -shm files it creates the database file's mode, so all three stay
+ * private whatever the process umask. */
+static int private_files(const char *dir, const char *db_path, struct vk_err *err)
 {
-    *out = NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return vk_err_set(err, VK_EIO, "cannot create data directory %s: %s", dir,
                           strerror(errno));
+    int rc = vk_fs_check_private_dir(dir, "valetkey.db", err);
+    if (rc != VK_OK)
+        return rc;
+    /* Only a file that does not exist yet is opened (O_EXCL) and closed here: closing a
+     * descriptor of the database drops every POSIX lock this process holds on it, including
+     * those of a connection another store in this process may have open. */
+    struct stat sb;
+    if (stat(db_path, &sb) == 0)
+        return VK_OK;
+    int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0 && errno != EEXIST)
+        return vk_err_set(err, VK_EIO, "cannot create %s: %s", db_path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return VK_OK;
+}
+
+static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
+{
+    *out = NULL;
     struct sqlite_store *s = calloc(1, sizeof *s);
     if (s == NULL)
         return vk_err_set(err, VK_ENOMEM, "out of memory");
@@ -488,7 +515,9 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
     pthread_mutex_init(&s->op_mu, NULL);
     pthread_mutex_init(&s->gen_mu, NULL);
     struct conn *c = NULL;
-    int rc = conn_open(s->path, &s->write_mu, &c, err);
+    int rc = private_files(dir, s->path, err);
+    if (rc == VK_OK)
+        rc = conn_open(s->path, &s->write_mu, &c, err);
     if (rc == VK_OK) {
         s->conn = c;
         rc = migrate(c, err);

@@ -385,7 +385,8 @@ describe('valetkey serve', { timeout: 180000 }, () => {
     const ISS = 'http://as.example.test';
     const dir = mkDataDir();
     try {
-      fs.writeFileSync(path.join(dir, 'cfg.ini'), 'insecure_http = true\n');
+      // 0600: every file in the data directory must be private (security.md, "The data directory")
+      fs.writeFileSync(path.join(dir, 'cfg.ini'), 'insecure_http = true\n', { mode: 0o600 });
       for (const args of [['--issuer', ISS, '--insecure-http'], ['--issuer', ISS, '--config', path.join(dir, 'cfg.ini')],
         ['--issuer', 'https://as.example.test'], ['--issuer', 'http://localhost:9']]) {
         const issuer = args[1];
