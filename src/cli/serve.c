@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "grant/grant.h"
 #include "http/server.h"
@@ -29,7 +30,8 @@ static const char usage[] =
     "                      [--connection-limit N] [--connection-limit-per-address N]\n"
     "                      [--header-timeout SECONDS] [--body-timeout SECONDS]\n"
     "                      [--body-min-rate BYTES] [--shutdown-timeout SECONDS]\n"
-    "                      [--log-file PATH] [--metrics-allow \"ADDR[/BITS] ...\"]\n";
+    "                      [--log-file PATH] [--metrics-allow \"ADDR[/BITS] ...\"]\n"
+    "                      [--master-key-file FILE]\n";
 
 static const char help[] =
     "usage: valetkey serve [options]\n"
@@ -60,7 +62,9 @@ static const char help[] =
     "  --body-min-rate BYTES       ...then at least this many bytes/s (default 1024; 0: none)\n"
     "  --shutdown-timeout SECONDS  how long requests may still arrive after SIGTERM (default 10)\n"
     "  --log-file PATH             log to this file instead of stderr; SIGHUP reopens it\n"
-    "  --metrics-allow \"LIST\"      addresses/ranges that may read /metrics (default loopback)\n";
+    "  --metrics-allow \"LIST\"      addresses/ranges that may read /metrics (default loopback)\n"
+    "  --master-key-file FILE      the master key that encrypts the signing keys at rest (0600;\n"
+    "                              make one with valetkey key new-master-key --out FILE)\n";
 
 static int parse_flags(struct vk_config *cfg, int argc, char **argv)
 {
@@ -83,7 +87,8 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--body-min-rate", "body_min_rate"},
                  {"--shutdown-timeout", "shutdown_timeout"},
                  {"--log-file", "log_file"},
-                 {"--metrics-allow", "metrics_allow"}};
+                 {"--metrics-allow", "metrics_allow"},
+                 {"--master-key-file", "master_key_file"}};
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
@@ -230,6 +235,17 @@ int vk_cmd_serve(int argc, char **argv)
     }
 
     int64_t now = vk_now();
+    /* A master-key file that is missing, unreadable, open to others or not a key is reported
+     * before the store is created or opened (the app loads it again for use). */
+    if (cfg.master_key_file[0] != '\0') {
+        struct vk_kek probe;
+        int r = vk_kek_load_file(cfg.master_key_file, &probe, &err);
+        vk_kek_clear(&probe);
+        if (r != VK_OK) {
+            vk_cli_fail(1, "%s", err.msg);
+            goto out;
+        }
+    }
     if (vk_store_open(cfg.data, &st, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
         goto out;

@@ -62,7 +62,8 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"},
                 {"VALETKEY_INSECURE_HTTP", "insecure_http"},
                 {"VALETKEY_LOG_FILE", "log_file"},
-                {"VALETKEY_METRICS_ALLOW", "metrics_allow"}};
+                {"VALETKEY_METRICS_ALLOW", "metrics_allow"},
+                {"VALETKEY_MASTER_KEY_FILE", "master_key_file"}};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
         if (v != NULL && v[0] != '\0')
@@ -157,6 +158,8 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         return set_bool(&c->insecure_http, value, key, err);
     if (strcmp(key, "audience") == 0)
         return set_str(c->audience, sizeof c->audience, value, key, err);
+    if (strcmp(key, "master_key_file") == 0)
+        return set_str(c->master_key_file, sizeof c->master_key_file, value, key, err);
     if (strcmp(key, "access_token_ttl") == 0)
         return set_num(&c->access_token_ttl, value, 1, 86400, key, err);
     if (strcmp(key, "id_token_ttl") == 0)

@@ -19,6 +19,7 @@ struct vk_config {
     char issuer[512];         /* empty: derived from the bound address at start */
     char audience[512];       /* default `aud` when neither the request nor the client names one */
     char trusted_proxy[64];   /* peer address whose X-Forwarded-For is believed (empty: none) */
+    char master_key_file[1024]; /* the key that encrypts signing keys at rest (empty: none) */
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
     int64_t code_ttl;         /* authorization codes: 60 s */

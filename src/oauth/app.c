@@ -10,6 +10,7 @@
 int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store *st,
                 const char *issuer, int64_t now, struct vk_err *err)
 {
+    struct vk_kek kek = {{0}, {0}};
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
     app->st = st;
@@ -18,7 +19,17 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
     if (vk_strscpy(app->issuer_buf, sizeof app->issuer_buf, vk_str_c(issuer)) != VK_OK)
         return vk_err_set(err, VK_EINVAL, "the issuer is too long");
     app->issuer = app->issuer_buf;
-    int rc = vk_keyring_open(st, cfg->access_token_ttl, now, true, &app->keys, err);
+    /* The master key (docs/security.md, "Keys at rest"): the keyring keeps its own copy; this
+     * one is wiped before returning. */
+    bool have_kek = cfg->master_key_file[0] != '\0';
+    int rc = have_kek ? vk_kek_load_file(cfg->master_key_file, &kek, err) : VK_OK;
+    if (rc != VK_OK)
+        goto fail;
+    /* A retired key stays published as long as any token it signed lives: access tokens and
+     * id_tokens (either can be signed by either key, per the client's id_token alg). */
+    int64_t longest = cfg->access_token_ttl > cfg->id_token_ttl ? cfg->access_token_ttl
+                                                                : cfg->id_token_ttl;
+    rc = vk_keyring_open(st, have_kek ? &kek : NULL, longest, now, true, &app->keys, err);
     if (rc != VK_OK)
         goto fail;
     /* Per-key tables keep their pinned entries (the caller charges the network instead); the
@@ -65,13 +76,27 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
         vk_err_set(err, rc, "cannot read the device-cookie key from the store");
         goto fail;
     }
+    /* With a master key, the stored values are only inputs: the CSRF and device-cookie keys are
+     * derived from them and the master key, so a copy of the database lets nobody mint CSRF
+     * tokens or device cookies (which lift login lockouts). Every node shares both, so all
+     * derive the same keys. */
+    if (have_kek) {
+        uint8_t stored[VK_DIGEST_LEN];
+        memcpy(stored, app->csrf_key, sizeof stored);
+        vk_kek_derive(&kek, "valetkey/csrf/v1", stored, sizeof stored, app->csrf_key);
+        memcpy(stored, app->device_key, sizeof stored);
+        vk_kek_derive(&kek, "valetkey/device-cookie/v1", stored, sizeof stored, app->device_key);
+        vk_wipe(stored, sizeof stored);
+    }
     /* RFC 6265bis §4.1.3.2: the __Host- prefix pins the cookie to this host, https only. */
     app->cookie_secure = strncmp(app->issuer, "https://", 8) == 0;
     app->session_cookie = app->cookie_secure ? "__Host-vk_session" : "vk_session";
     app->csrf_cookie = app->cookie_secure ? "__Host-vk_csrf" : "vk_csrf";
     app->device_cookie = app->cookie_secure ? "__Host-vk_device" : "vk_device";
+    vk_kek_clear(&kek);
     return VK_OK;
 fail:
+    vk_kek_clear(&kek);
     vk_app_clear(app);
     return rc;
 }

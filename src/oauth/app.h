@@ -54,17 +54,21 @@ struct vk_app {
     size_t discovery_len;
     char *oidc_json;      /* OpenID Connect Discovery document */
     size_t oidc_len;
-    uint8_t csrf_key[VK_DIGEST_LEN]; /* HMAC key for CSRF tokens, shared by all nodes (store) */
+    uint8_t csrf_key[VK_DIGEST_LEN]; /* HMAC key for CSRF tokens, shared by all nodes (store,
+                                        and the master key when there is one) */
     bool cookie_secure;   /* issuer is https: Secure cookies with the __Host- prefix */
     const char *session_cookie;
     const char *csrf_cookie;
-    uint8_t device_key[VK_DIGEST_LEN]; /* HMAC key for device cookies, shared by all nodes */
+    uint8_t device_key[VK_DIGEST_LEN]; /* HMAC key for device cookies, shared by all nodes (as
+                                          csrf_key) */
     const char *device_cookie;
 };
 
 /* Builds the app on an open store: the keyring (creating the first signing keys when there are
- * none), the limiters with the configuration's policies, the client cache, the discovery
- * documents and the CSRF key. `cfg` and `st` are borrowed and must outlive the app; `issuer` is
+ * none; with cfg->master_key_file, loading the master key that decrypts them and wrapping any
+ * still in clear), the limiters with the configuration's policies, the client cache, the
+ * discovery documents and the CSRF key (derived from the master key when there is one).
+ * `cfg` and `st` are borrowed and must outlive the app; `issuer` is
  * copied. On error everything built so far is released and err says why. */
 int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store *st,
                 const char *issuer, int64_t now, struct vk_err *err);

@@ -37,6 +37,12 @@ enum stmt_id {
     S_KEY_DELETE,
     S_KEYS_GEN,
     S_KEYS_GEN_BUMP,
+    S_KEY_PUBLISHED,
+    S_KEY_NTH_RETIRED,
+    S_KEY_REWRAP,
+    S_KEY_OTHER_KEK,
+    S_KEY_TTL_RAISE,
+    S_KEY_TTL_GET,
     S_CLIENTS_GEN,
     S_CLIENTS_GEN_BUMP,
     S_REVOKE_JTI,
@@ -104,14 +110,24 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_CLIENT_SET_SECRET] = "UPDATE clients SET secret_digest = ? WHERE id = ? AND "
                             "secret_digest IS NOT NULL",
     [S_CLIENT_MAX_TTL] = "SELECT COALESCE(MAX(access_token_ttl), 0) FROM clients",
-    [S_KEY_PUT] = "INSERT INTO keys (kid, alg, use, private_pem, created_at, retired_at) "
-                  "VALUES (?,?,?,?,?,?)",
-    [S_KEY_LIST] = "SELECT kid, alg, use, private_pem, created_at, retired_at FROM keys "
-                   "ORDER BY created_at DESC, rowid DESC",
+    [S_KEY_PUT] = "INSERT INTO keys (kid, alg, use, private_pem, kek_id, wrapped, created_at, "
+                  "retired_at) VALUES (?,?,?,?,?,?,?,?)",
+    [S_KEY_LIST] = "SELECT kid, alg, use, private_pem, kek_id, wrapped, created_at, retired_at "
+                   "FROM keys ORDER BY created_at DESC, rowid DESC",
     [S_KEY_RETIRE] = "UPDATE keys SET retired_at = ? WHERE use = ? AND retired_at = 0",
     [S_KEY_DELETE] = "DELETE FROM keys WHERE kid = ?",
     [S_KEYS_GEN] = "SELECT value FROM meta WHERE name = 'keys_gen'",
     [S_KEYS_GEN_BUMP] = "UPDATE meta SET value = value + 1 WHERE name = 'keys_gen'",
+    /* published: active, or retired less than a publish window ago (token/keyring.c build) */
+    [S_KEY_PUBLISHED] = "SELECT COUNT(*) FROM keys WHERE retired_at = 0 OR retired_at > ?",
+    [S_KEY_NTH_RETIRED] = "SELECT retired_at FROM keys WHERE retired_at > ? "
+                          "ORDER BY retired_at LIMIT 1 OFFSET ?",
+    [S_KEY_REWRAP] = "UPDATE keys SET private_pem = ?, kek_id = ?, wrapped = ? "
+                     "WHERE kid = ? AND kek_id = ?",
+    [S_KEY_OTHER_KEK] = "SELECT COUNT(*) FROM keys WHERE kek_id <> ?",
+    [S_KEY_TTL_RAISE] = "INSERT INTO meta (name, value) VALUES ('key_publish_ttl', ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+    [S_KEY_TTL_GET] = "SELECT value FROM meta WHERE name = 'key_publish_ttl'",
     [S_CLIENTS_GEN] = "SELECT value FROM meta WHERE name = 'clients_gen'",
     [S_CLIENTS_GEN_BUMP] = "UPDATE meta SET value = value + 1 WHERE name = 'clients_gen'",
     [S_REVOKE_JTI] = "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES (?,?,?) "
@@ -770,9 +786,14 @@ static int key_insert(struct conn *c, const struct vk_key_rec *k)
     bind_text(st, 1, k->kid);
     bind_text(st, 2, k->alg);
     sqlite3_bind_int(st, 3, (int)k->use);
-    bind_text(st, 4, k->private_pem);
-    sqlite3_bind_int64(st, 5, k->created_at);
-    sqlite3_bind_int64(st, 6, k->retired_at);
+    bind_text(st, 4, k->private_pem != NULL ? k->private_pem : "");
+    bind_text(st, 5, k->kek_id != NULL ? k->kek_id : "");
+    if (k->wrapped != NULL)
+        sqlite3_bind_blob(st, 6, k->wrapped, (int)k->wrapped_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, k->created_at);
+    sqlite3_bind_int64(st, 8, k->retired_at);
     int rc = step_done(st);
     if (rc == VK_OK)
         rc = exec_simple(c, S_KEYS_GEN_BUMP);
@@ -788,21 +809,131 @@ static int s_key_put(struct vk_store *s, const struct vk_key_rec *k)
     return tx_end(c, key_insert(c, k));
 }
 
-static int s_key_rotate(struct vk_store *s, const struct vk_key_rec *k, int64_t now)
+/* One integer from a statement with up to two integer parameters; *out = 0 without a row. */
+static int key_int_query(struct conn *c, enum stmt_id id, int64_t p1, int64_t p2, int nparams,
+                         int64_t *out)
+{
+    sqlite3_stmt *st = stmt(c, id);
+    *out = 0;
+    if (st == NULL)
+        return VK_ESTORE;
+    if (nparams > 0)
+        sqlite3_bind_int64(st, 1, p1);
+    if (nparams > 1)
+        sqlite3_bind_int64(st, 2, p2);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    finish(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? VK_OK : VK_ESTORE;
+}
+
+static int s_key_rotate(struct vk_store *s, const struct vk_key_rec *k, size_t n, int64_t now,
+                        int64_t window, size_t max_published, int64_t *retry_at)
 {
     CONN_OR_FAIL(s, c);
+    *retry_at = 0;
     int rc = tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_KEY_RETIRE);
-    if (st == NULL)
-        return tx_end(c, VK_ESTORE);
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, (int)k->use);
-    rc = step_done(st);
-    if (rc == VK_OK)
-        rc = key_insert(c, k);
+    /* Counted under the write lock: a concurrent rotation (this process or another) either
+     * committed before -- and is counted -- or waits for this one and counts it. */
+    int64_t published = 0;
+    rc = key_int_query(c, S_KEY_PUBLISHED, now - window, 0, 1, &published);
+    if (rc == VK_OK && (uint64_t)published + n > max_published) {
+        /* The rotation fits once enough retired keys have left the window: the oldest
+         * (published + n - max_published) of them. */
+        int64_t nth = 0;
+        int64_t skip = published + (int64_t)n - (int64_t)max_published - 1;
+        if (key_int_query(c, S_KEY_NTH_RETIRED, now - window, skip, 2, &nth) == VK_OK && nth > 0)
+            *retry_at = nth + window;
+        rc = VK_ETOOBIG;
+    }
+    for (size_t i = 0; rc == VK_OK && i < n; i++) {
+        sqlite3_stmt *st = stmt(c, S_KEY_RETIRE);
+        if (st == NULL) {
+            rc = VK_ESTORE;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int(st, 2, (int)k[i].use);
+        rc = step_done(st);
+        if (rc == VK_OK)
+            rc = key_insert(c, &k[i]);
+    }
     return tx_end(c, rc);
+}
+
+static int key_rewrap_tx(struct conn *c, const struct vk_key_rec *k,
+                         const char *const *prev_kek_id, size_t n)
+{
+    int rc = VK_OK;
+    for (size_t i = 0; rc == VK_OK && i < n; i++) {
+        sqlite3_stmt *st = stmt(c, S_KEY_REWRAP);
+        if (st == NULL)
+            return VK_ESTORE;
+        bind_text(st, 1, k[i].private_pem != NULL ? k[i].private_pem : "");
+        bind_text(st, 2, k[i].kek_id != NULL ? k[i].kek_id : "");
+        if (k[i].wrapped != NULL)
+            sqlite3_bind_blob(st, 3, k[i].wrapped, (int)k[i].wrapped_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 3);
+        bind_text(st, 4, k[i].kid);
+        bind_text(st, 5, prev_kek_id[i]);
+        rc = step_done(st);
+        if (rc == VK_OK && sqlite3_changes(c->db) != 1)
+            rc = VK_EEXIST; /* deleted, or rewrapped by someone else meanwhile */
+    }
+    if (rc != VK_OK)
+        return rc;
+    /* Nothing may be left under another master key or in clear (a key inserted meanwhile). */
+    sqlite3_stmt *st = stmt(c, S_KEY_OTHER_KEK);
+    if (st == NULL)
+        return VK_ESTORE;
+    bind_text(st, 1, k[0].kek_id != NULL ? k[0].kek_id : "");
+    int r = sqlite3_step(st);
+    int64_t others = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    finish(st);
+    if (others < 0)
+        return VK_ESTORE;
+    return others == 0 ? VK_OK : VK_EEXIST;
+}
+
+static int s_key_rewrap(struct vk_store *s, const struct vk_key_rec *k,
+                        const char *const *prev_kek_id, size_t n)
+{
+    CONN_OR_FAIL(s, c);
+    if (n == 0)
+        return VK_OK;
+    /* secure_delete zeroes the space the replaced rows leave behind, so the clear PEM does not
+     * linger in free space of the database file. Debian's SQLite has it on by default; where it
+     * is off, it is turned on for this operation only and then put back. */
+    sqlite3_stmt *q = NULL;
+    int prev_sd = 1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA secure_delete", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        prev_sd = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (prev_sd != 1)
+        sqlite3_exec(c->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL);
+    int rc = tx_begin(c);
+    if (rc == VK_OK)
+        rc = tx_end(c, key_rewrap_tx(c, k, prev_kek_id, n));
+    if (prev_sd == 0)
+        sqlite3_exec(c->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
+    else if (prev_sd == 2)
+        sqlite3_exec(c->db, "PRAGMA secure_delete = FAST", NULL, NULL, NULL);
+    if (rc == VK_OK) {
+        /* The old pages are still in the write-ahead log: copy it into the database and
+         * truncate it. Best effort -- it waits for readers (busy handler), and a reader that
+         * stays longer leaves the log as it is until the next checkpoints overwrite it. */
+        pthread_mutex_lock(c->write_mu);
+        if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+            SQLITE_OK)
+            vk_log_warn("event=store.wal_not_truncated after=key_rewrap");
+        pthread_mutex_unlock(c->write_mu);
+    }
+    return rc;
 }
 
 static int s_key_delete(struct vk_store *s, const char *kid)
@@ -819,6 +950,25 @@ static int s_key_delete(struct vk_store *s, const char *kid)
     if (rc == VK_OK)
         rc = exec_simple(c, S_KEYS_GEN_BUMP);
     return tx_end(c, rc);
+}
+
+static int s_key_ttl_raise(struct vk_store *s, int64_t ttl, int64_t *out)
+{
+    CONN_OR_FAIL(s, c);
+    int rc = key_int_query(c, S_KEY_TTL_GET, 0, 0, 0, out);
+    if (rc != VK_OK || *out >= ttl)
+        return rc;
+    rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_stmt *st = stmt(c, S_KEY_TTL_RAISE);
+    if (st == NULL)
+        return tx_end(c, VK_ESTORE);
+    sqlite3_bind_int64(st, 1, ttl);
+    rc = tx_end(c, step_done(st));
+    if (rc == VK_OK)
+        rc = key_int_query(c, S_KEY_TTL_GET, 0, 0, 0, out);
+    return rc;
 }
 
 static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list *out)
@@ -843,8 +993,22 @@ static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list
         k->alg = col_text(a, st, 1, &oom);
         k->use = (enum vk_key_use)sqlite3_column_int(st, 2);
         k->private_pem = col_text(a, st, 3, &oom);
-        k->created_at = sqlite3_column_int64(st, 4);
-        k->retired_at = sqlite3_column_int64(st, 5);
+        k->kek_id = col_text(a, st, 4, &oom);
+        k->wrapped = NULL;
+        k->wrapped_len = 0;
+        if (sqlite3_column_type(st, 5) == SQLITE_BLOB) {
+            int bn = sqlite3_column_bytes(st, 5);
+            uint8_t *b = bn > 0 ? vk_arena_alloc(a, (size_t)bn) : NULL;
+            if (bn > 0 && b == NULL) {
+                oom = 1;
+            } else if (bn > 0) {
+                memcpy(b, sqlite3_column_blob(st, 5), (size_t)bn);
+                k->wrapped = b;
+                k->wrapped_len = (size_t)bn;
+            }
+        }
+        k->created_at = sqlite3_column_int64(st, 6);
+        k->retired_at = sqlite3_column_int64(st, 7);
         if (oom) {
             rc = VK_ENOMEM;
             break;
@@ -1699,7 +1863,9 @@ const struct vk_store_ops vk_store_sqlite = {
     .key_put = s_key_put,
     .key_list = s_key_list,
     .key_rotate = s_key_rotate,
+    .key_rewrap = s_key_rewrap,
     .key_delete = s_key_delete,
+    .key_ttl_raise = s_key_ttl_raise,
     .keys_generation = s_keys_generation,
     .token_revoke = s_token_revoke,
     .token_is_revoked = s_token_is_revoked,

@@ -38,11 +38,17 @@ struct vk_client {
 
 enum vk_key_use { VK_KEY_USE_ACCESS = 1, VK_KEY_USE_ID = 2 };
 
+/* A signing key. The private key is either in clear (kek_id "", private_pem the PKCS#8 PEM) or
+ * wrapped under a master key (kek_id its id, private_pem "", wrapped the AES-256-GCM blob of the
+ * PEM: see token/keyring.c). */
 struct vk_key_rec {
     const char *kid;
     const char *alg;         /* JOSE name */
     enum vk_key_use use;
-    const char *private_pem; /* PKCS#8 */
+    const char *private_pem; /* PKCS#8 in clear, or "" when wrapped */
+    const char *kek_id;      /* "" in clear, else the id of the master key that wraps it */
+    const uint8_t *wrapped;  /* NULL in clear */
+    size_t wrapped_len;
     int64_t created_at;
     int64_t retired_at;      /* 0 while active */
 };
@@ -170,12 +176,29 @@ struct vk_store_ops {
     /* Largest per-client access_token_ttl (0 if none set). */
     int (*client_max_ttl)(struct vk_store *st, int64_t *out);
 
-    /* Signing keys. key_list returns every stored key, newest first. key_rotate inserts the new
-     * key and retires the currently active key of the same use, in one transaction. */
+    /* Signing keys. key_list returns every stored key, newest first. */
     int (*key_put)(struct vk_store *st, const struct vk_key_rec *k);
     int (*key_list)(struct vk_store *st, struct vk_arena *a, struct vk_key_list *out);
-    int (*key_rotate)(struct vk_store *st, const struct vk_key_rec *k, int64_t now);
+    /* Inserts the n new keys and retires the active key of each one's use, in one transaction --
+     * unless the keys still published afterwards (active ones, and retired ones with
+     * retired_at > now - window) would number more than max_published: then nothing is written,
+     * *retry_at is the time from which the rotation fits (0 if it never will) and the result is
+     * VK_ETOOBIG. The count is taken inside the transaction, so concurrent rotations (from any
+     * process) cannot both pass it. */
+    int (*key_rotate)(struct vk_store *st, const struct vk_key_rec *k, size_t n, int64_t now,
+                      int64_t window, size_t max_published, int64_t *retry_at);
+    /* Replaces the private-key material (private_pem, kek_id, wrapped) of n keys in one
+     * transaction: each k[i] by kid, only if its kek_id is still prev_kek_id[i]; and afterwards
+     * no key may have a kek_id other than k[0].kek_id. Otherwise (a concurrent rotation or
+     * rewrap) nothing is written and the result is VK_EEXIST: read again and retry. Overwritten
+     * clear keys are zeroed in the database file (best effort for the write-ahead log). */
+    int (*key_rewrap)(struct vk_store *st, const struct vk_key_rec *k,
+                      const char *const *prev_kek_id, size_t n);
     int (*key_delete)(struct vk_store *st, const char *kid);
+    /* The longest token lifetime any server of this store signs with, as recorded: raises the
+     * record to `ttl` if it is lower, and returns the recorded value in *out. Every node and the
+     * CLI then agree on how long a retired key stays published, whatever their own settings. */
+    int (*key_ttl_raise)(struct vk_store *st, int64_t ttl, int64_t *out);
     /* A counter that changes whenever keys change: cheap polling for other nodes' rotations. */
     int (*keys_generation)(struct vk_store *st, int64_t *out);
 

@@ -84,20 +84,39 @@ struct vk_keyset {
 struct vk_keyring;
 
 /* Loads the keys. With create_missing, generates and stores an ES256 access-token key and an RS256
- * id-token key when none is active (first start). min_ttl is the server's token lifetime. */
-int vk_keyring_open(struct vk_store *st, int64_t min_ttl, int64_t now, bool create_missing,
-                    struct vk_keyring **out, struct vk_err *err);
+ * id-token key when none is active (first start). min_ttl is the longest lifetime of a token the
+ * server signs (access tokens, id_tokens). kek (may be NULL) is the master key: it is copied
+ * (and wiped in vk_keyring_free), keys still in clear are wrapped under it first, and every
+ * wrapped key must decrypt with it -- a missing or different master key fails with err naming
+ * the key ids, never a fallback. Without a master key, keys stored in clear log a warning. */
+int vk_keyring_open(struct vk_store *st, const struct vk_kek *kek, int64_t min_ttl, int64_t now,
+                    bool create_missing, struct vk_keyring **out, struct vk_err *err);
 void vk_keyring_free(struct vk_keyring *kr);
 /* The current keyset (+1 reference). Checks the store for changes at most once per second, so
  * a rotation by `valetkey key rotate` or another node is picked up within a second. Never NULL
  * after a successful open. Thread-safe. */
 struct vk_keyset *vk_keyring_acquire(struct vk_keyring *kr, int64_t now);
 void vk_keyset_release(struct vk_keyset *ks);
-/* Generates new keys for both uses and retires the active ones, in the store. */
-int vk_keyring_rotate(struct vk_store *st, int64_t now, struct vk_err *err);
-/* Creates an active key for each use that lacks one. */
-int vk_keyring_ensure(struct vk_store *st, int64_t now, struct vk_err *err);
-/* How long a retired key stays published: the longest access-token lifetime plus leeway. */
+/* Generates new keys for both uses (wrapped under kek when not NULL) and retires the active ones,
+ * in one store transaction. Refuses with VK_ETOOBIG (err says when it will fit, *retry_at the
+ * time) when the keys still published afterwards would exceed VK_MAX_JWKS_KEYS: a key that may
+ * have signed a live token is never dropped from the JWKS. The store's keys must be in clear
+ * or under kek (keys in clear are wrapped first when kek is given). */
+int vk_keyring_rotate(struct vk_store *st, const struct vk_kek *kek, int64_t min_ttl,
+                      int64_t now, int64_t *retry_at, struct vk_err *err);
+/* Creates an active key for each use that lacks one (wrapped under kek when not NULL). */
+int vk_keyring_ensure(struct vk_store *st, const struct vk_kek *kek, int64_t now,
+                      struct vk_err *err);
+/* Re-encrypts every stored key under `next`: keys in clear are wrapped, keys under `cur` (may
+ * be NULL) are decrypted and wrapped again, keys already under `next` stay as they are, and a
+ * key under any other master key is an error (nothing is changed). One store transaction,
+ * started over when a concurrent rotation changed the keys. *changed (may be NULL) receives the
+ * number of keys rewritten. The public keys, and so the JWKS, do not change. */
+int vk_keyring_rewrap(struct vk_store *st, const struct vk_kek *cur, const struct vk_kek *next,
+                      size_t *changed, struct vk_err *err);
+/* How long a retired key stays published: the longest token lifetime (min_ttl, the largest one
+ * any server recorded in the store, the largest per-client TTL) plus leeway. Records min_ttl in
+ * the store when it is larger than what is recorded. */
 int64_t vk_keyring_publish_window(struct vk_store *st, int64_t min_ttl);
 
 #endif

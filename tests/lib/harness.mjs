@@ -3,7 +3,7 @@
 // the log-leak check (tests/lib/leakcheck.mjs, run by tests/lib/run-suite.sh) scans for every
 // secret recorded here. Node built-ins only, so both suites can import it whatever their
 // node_modules hold.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,28 +74,24 @@ const cliLog = () => path.join(LOGDIR, `cli-${fileTag}-${process.pid}.stderr.log
  * Runs `valetkey WORD... --data DIR REST...` and returns { status, stdout, stderr }.
  * `words` are the command words (e.g. ['client', 'add']); `args` follow --data DIR.
  * The stderr of every CLI run is kept in the log directory (it is scanned for leaks too).
+ * `env` adds variables (e.g. VALETKEY_MASTER_KEY_FILE) to the child's cleaned environment.
  */
-export function runCli(dataDir, words, args = [], { input } = {}) {
+export function runCli(dataDir, words, args = [], { input, env = {} } = {}) {
   const argv = [...words, '--data', dataDir, ...args];
-  let status = 0;
-  let signal = null;
-  let stdout = '';
-  let stderr = '';
-  try {
-    stdout = execFileSync(BIN, argv, {
-      env: childEnv(),
-      encoding: 'utf8',
-      input: input ?? '',
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: 20000,
-    });
-  } catch (e) {
-    if (e.code === 'ENOENT') throw new Error(`valetkey binary not found at ${BIN}`);
-    status = e.status ?? -1;
-    stdout = e.stdout?.toString() ?? '';
-    stderr = e.stderr?.toString() ?? '';
-    signal = e.signal ?? null;
-  }
+  // spawnSync, not execFileSync: stderr is kept on success too (warnings, notes), for the tests
+  // and for the leak check.
+  const r = spawnSync(BIN, argv, {
+    env: { ...childEnv(), ...env },
+    encoding: 'utf8',
+    input: input ?? '',
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 20000,
+  });
+  if (r.error?.code === 'ENOENT') throw new Error(`valetkey binary not found at ${BIN}`);
+  const status = r.status ?? -1;
+  const signal = r.signal ?? null;
+  const stdout = r.stdout ?? '';
+  const stderr = r.stderr ?? '';
   fs.appendFileSync(cliLog(), `$ valetkey ${argv.join(' ')}\n[exit ${status}${signal ? ' ' + signal : ''}]\n${stderr}`);
   return { status, signal, stdout, stderr, argv };
 }
