@@ -19,8 +19,9 @@ void vk_log_set_level(enum vk_log_level lvl);
 int vk_log_start_async(void);
 void vk_log_stop(void);
 /* Sends the log (and everything else written to stderr) to `path`, appending, created with
- * mode 0640: the file is dup2'ed over stderr, so no write path changes and a reopen is one
- * atomic descriptor swap. VK_EIO (err says why) when it cannot be opened; stderr is unchanged. */
+ * mode 0640 less the umask (077 in valetkey, so 0600): the file is dup2'ed over stderr, so no
+ * write path changes and a reopen is one atomic descriptor swap. VK_EIO (err says why) when it
+ * cannot be opened; stderr is unchanged. */
 int vk_log_open_file(const char *path, struct vk_err *err);
 /* Reopens the file given to vk_log_open_file (SIGHUP after logrotate moved it away); lines
  * written meanwhile land in the old or the new file, none is lost. VK_OK without doing anything
