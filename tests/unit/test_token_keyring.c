@@ -465,7 +465,7 @@ static void the_publish_window_follows_the_longest_lifetime_recorded(void **stat
     assert_int_equal(vk_keyring_publish_window(f->st, 600), 86400 + 300);
 }
 
-static void the_csrf_key_is_derived_from_the_master_key(void **state)
+static void the_csrf_and_device_keys_are_derived_from_the_master_key(void **state)
 {
     struct fx *f = *state;
     struct vk_config cfg;
@@ -474,9 +474,12 @@ static void the_csrf_key_is_derived_from_the_master_key(void **state)
     uint8_t stored[VK_DIGEST_LEN];
     vk_config_defaults(&cfg);
 
+    uint8_t stored_dev[VK_DIGEST_LEN];
     assert_int_equal(vk_app_init(&app, &cfg, f->st, "https://as.example", NOW, &err), VK_OK);
     assert_int_equal(f->st->ops->secret_get_or_create(f->st, "csrf", stored), VK_OK);
+    assert_int_equal(f->st->ops->secret_get_or_create(f->st, "device", stored_dev), VK_OK);
     assert_memory_equal(app.csrf_key, stored, VK_DIGEST_LEN); /* no master key: as stored */
+    assert_memory_equal(app.device_key, stored_dev, VK_DIGEST_LEN);
     vk_app_clear(&app);
 
     char path[128], line[64];
@@ -493,6 +496,10 @@ static void the_csrf_key_is_derived_from_the_master_key(void **state)
     uint8_t want[VK_DIGEST_LEN];
     vk_kek_derive(&f->k1, "valetkey/csrf/v1", stored, sizeof stored, want);
     assert_memory_equal(app.csrf_key, want, VK_DIGEST_LEN);
+    /* the device-cookie key (it lifts login lockouts) likewise, under its own label */
+    assert_memory_not_equal(app.device_key, stored_dev, VK_DIGEST_LEN);
+    vk_kek_derive(&f->k1, "valetkey/device-cookie/v1", stored_dev, sizeof stored_dev, want);
+    assert_memory_equal(app.device_key, want, VK_DIGEST_LEN);
     vk_app_clear(&app);
     /* ... and the app's keyring wrapped the keys the first start left in clear. */
     struct vk_key_list kl = list_keys(f);
@@ -523,8 +530,8 @@ int main(void)
             a_store_with_too_many_keys_keeps_the_active_ones_and_says_so, setup, teardown),
         cmocka_unit_test_setup_teardown(the_publish_window_follows_the_longest_lifetime_recorded,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(the_csrf_key_is_derived_from_the_master_key, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            the_csrf_and_device_keys_are_derived_from_the_master_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
