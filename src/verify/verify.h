@@ -4,7 +4,7 @@
  * returning "a valetkey_rc" return the public codes of include/valetkey.h (verdicts about a
  * token or a proof); the others return the base/ codes (enum vk_rc). Time is always a parameter
  * (`now`, seconds since the epoch): nothing here reads the clock except through the verifier's
- * configured clock in verifier.c. See docs/internals/verify.md for how the pieces fit. */
+ * configured clock in verifier.c. docs/architecture.md ("libvaletkey") shows how the pieces fit. */
 #ifndef VK_VERIFY_VERIFY_H
 #define VK_VERIFY_VERIFY_H
 

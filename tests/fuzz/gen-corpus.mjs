@@ -422,4 +422,34 @@ const claims = { iss: ISS, sub: 'client-1', client_id: 'client-1', aud: 'https:/
   s('over-64k', `{"keys":[${JSON.stringify(ecj)}]}` + ' '.repeat(65536));
 }
 
+// ---------- dpop (DPoP proofs for POST https://api.example/v1/chat at 1700000000, and URLs) ----------
+{
+  const s = (n, c) => seed('dpop', n, c);
+  const pub = { kty: 'EC', crv: 'P-256', x: ec.jwk.x, y: ec.jwk.y };
+  const hdr = { typ: 'dpop+jwt', alg: 'ES256', jwk: pub };
+  const htu = 'https://api.example/v1/chat';
+  const claims = { jti: 'seed-1', htm: 'POST', htu, iat: 1700000000 };
+  s('valid', jws('ES256', hdr, claims));
+  s('valid-normalised-htu', jws('ES256', hdr, { ...claims, htu: 'HTTPS://API.example:443/v1/x/../chat?q=1#f' }));
+  s('valid-ath-nonce', jws('ES256', hdr, { ...claims, ath: b64u(sha256('token')), nonce: 'n' }));
+  s('valid-eddsa', jws('EdDSA', { typ: 'dpop+jwt', alg: 'EdDSA', jwk: ed.jwk }, claims));
+  s('valid-rs256', jws('RS256', { typ: 'dpop+jwt', alg: 'RS256', jwk: { kty: 'RSA', n: rsa.jwk.n, e: rsa.jwk.e } }, claims));
+  s('htm-get', jws('ES256', hdr, { ...claims, htm: 'GET' }));
+  s('htu-other', jws('ES256', hdr, { ...claims, htu: 'https://api.example/v1/images' }));
+  s('iat-old', jws('ES256', hdr, { ...claims, iat: 1699999000 }));
+  s('iat-real', jws('ES256', hdr, { ...claims, iat: 1700000000.5 }));
+  s('typ-jwt', jws('ES256', { ...hdr, typ: 'JWT' }, claims));
+  s('jwk-private', jws('ES256', { ...hdr, jwk: { ...pub, d: 'AAAA' } }, claims));
+  s('jwk-missing', jws('ES256', { typ: 'dpop+jwt', alg: 'ES256' }, claims));
+  s('jwk-alg-mismatch', jws('ES256', { ...hdr, jwk: { ...pub, alg: 'RS256' } }, claims));
+  s('signed-by-another-key', jws('ES256', { ...hdr, jwk: { kty: 'EC', crv: 'P-256', x: ec2.jwk.x, y: ec2.jwk.y } }, claims));
+  s('alg-none', `${j64({ ...hdr, alg: 'none' })}.${j64(claims)}.`);
+  const hsInput = `${j64({ typ: 'dpop+jwt', alg: 'HS256', jwk: { kty: 'oct', k: 'c2Vj' } })}.${j64(claims)}`;
+  s('hs256-oct', `${hsInput}.${b64u(hmac('sec', hsInput))}`);
+  s('duplicate-claim', jws('ES256', hdr, `{"jti":"a","htm":"POST","htm":"GET","htu":"${htu}","iat":1700000000}`, { raw: true }));
+  for (const [n, u] of [['url-plain', htu], ['url-dots', 'http://h/a/./b/../../c/'], ['url-pct', 'https://h/%7e%41%2f%2F%3a'],
+    ['url-ipv6', 'https://[FE80::1]:8443/x'], ['url-port-empty', 'http://h:'], ['url-userinfo', 'https://u@h/'],
+    ['url-bad-pct', 'https://h/%zz'], ['url-dotdot-top', 'https://h/../../x'], ['url-query-only', 'https://h?x#y']]) s(n, u);
+}
+
 for (const [t, n] of Object.entries(written)) console.log(`corpus/${t}: ${n} seeds`);
