@@ -159,6 +159,35 @@ struct valetkey_options {
      * and for hosts with their own time source. Must be thread-safe. */
     int64_t (*clock)(void *arg);
     void *clock_arg;
+
+    /* 1: neither valetkey_verifier_new nor valetkey_verify ever waits for the network, for
+     * hosts whose request threads are event loops (an nginx worker). In issuer or jwks_uri
+     * mode the discovery and the first fetch happen in the background thread, retried after
+     * 1, 2, 4, ... seconds (at most 30, or refresh_interval if shorter); until a key set has
+     * arrived, valetkey_verify answers VALETKEY_EFETCH (HTTP 503). A token with an unknown kid
+     * wakes that thread (still at most once per min_refetch_interval) instead of fetching in
+     * the caller, and is refused with VALETKEY_TOKEN_UNKNOWN_KEY. Default 0: the first fetch
+     * happens in valetkey_verifier_new, an unknown kid's refetch in valetkey_verify. */
+    int background_fetch;
+
+    /* DPoP proof replay detection shared with other processes (the workers of a server that
+     * forks, where a per-process cache would let a proof be replayed to another process).
+     * NULL: the verifier's own cache of dpop_replay_entries. Otherwise called, instead of that
+     * cache, for a proof that passed every other check, with its jti (len bytes, borrowed, no
+     * NUL) and the time until which it must be remembered (seconds since the epoch). It must
+     * atomically record the jti and return VALETKEY_OK if it was not recorded before and
+     * VALETKEY_DPOP_REPLAY if it was; VALETKEY_ECAPACITY (any other value is taken as that)
+     * when it can record nothing, and the proof is refused. Called from the verifying thread;
+     * must be thread-safe if the verifier is shared between threads. */
+    int (*dpop_replay)(void *arg, const char *jti, size_t len, int64_t expires);
+    void *dpop_replay_arg;
+
+    /* 1: DPoP is not accepted at all, for a host that cannot detect proof replays (several
+     * processes without a shared dpop_replay): `Authorization: DPoP ...` is an unknown scheme,
+     * so no credentials (VALETKEY_NO_TOKEN, RFC 6750 §3.1), the challenges offer Bearer only,
+     * and a DPoP-bound token is refused (VALETKEY_TOKEN_DPOP_BOUND). Not with dpop_required
+     * (VALETKEY_EINVAL). Default 0. */
+    int dpop_disabled;
 };
 
 /* The request a token came with. Only the DPoP checks use method and url; pass NULL for the
@@ -178,7 +207,8 @@ struct valetkey_request {
 VALETKEY_API void valetkey_options_init(struct valetkey_options *opt);
 
 /* Creates a verifier. With an issuer URL (no jwks_json/jwks_file) it fetches the metadata and
- * the JWK Set before returning and starts one background thread that refreshes the set.
+ * the JWK Set before returning (in the background with background_fetch, when it returns at once
+ * and never fails with VALETKEY_EFETCH) and starts one background thread that refreshes the set.
  * On VALETKEY_OK *out is owned by the caller (valetkey_verifier_free); on error *out is NULL.
  * Errors: VALETKEY_EINVAL (an option is invalid), VALETKEY_EFETCH, VALETKEY_ENOMEM. */
 VALETKEY_API int valetkey_verifier_new(valetkey_verifier **out,

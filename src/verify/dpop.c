@@ -474,7 +474,19 @@ int vk_dpop_verify(const struct vk_dpop_check *c, struct vk_dpop_result *out,
     /* Step 11 (replay): the jti was not used before within the window. Recorded last, so a
      * proof that fails any other check uses no room. The entry lives as long as a proof with
      * this iat could be accepted. */
-    if (c->replay != NULL) {
+    if (c->replay_fn != NULL) {
+        int64_t until;
+        if (__builtin_add_overflow(iat, c->max_age + 1, &until))
+            until = INT64_MAX;
+        rc = c->replay_fn(c->replay_arg, jti.p, jti.len, until);
+        if (rc != VALETKEY_OK) {
+            rc = rc == VALETKEY_DPOP_REPLAY ? VALETKEY_DPOP_REPLAY : VALETKEY_ECAPACITY;
+            vk_err_set(err, VK_EINVAL, "dpop: %s",
+                       rc == VALETKEY_DPOP_REPLAY ? "the proof was used before"
+                                                  : "replay cache unavailable");
+            goto out;
+        }
+    } else if (c->replay != NULL) {
         uint8_t k[VK_H128_LEN];
         int64_t until;
         vk_siphash24_128(c->replay->key, jti.p, jti.len, k);

@@ -7,6 +7,12 @@
  * up at the first token signed with the new key, and a flood of made-up kids costs the issuer at
  * most one request per interval. A fetch that fails keeps the current set.
  *
+ * In background mode (for event-loop hosts such as nginx, whose workers must never wait on the
+ * network) the thread does everything: discovery and the first fetch, retried with a doubling
+ * delay, and the unknown-kid refetch, which the verifying thread only requests by waking it
+ * (the same compare-and-swap rate limit). Until the first set arrives there is no set at all
+ * (vk_keysrc_acquire returns NULL) and the verifier answers VALETKEY_EFETCH.
+ *
  * Key sets are immutable and reference-counted; swapping one in is a pointer store under a
  * mutex held for nanoseconds. The epoch changes only when the new set lacks a key the old one
  * had, which is what must invalidate the seen-token cache: an added key cannot make an accepted
@@ -40,6 +46,9 @@ struct vk_keysrc {
     atomic_int stop;
     pthread_mutex_t tmu; /* with tcv: the refresher's sleep */
     pthread_cond_t tcv;
+    bool wake;           /* under tmu: refetch now (background mode's unknown kid) */
+    bool background;     /* discovery, first fetch and refetches only in the thread */
+    char *issuer;        /* background mode: discovery happens in the thread */
     pthread_t thread;
     bool thread_started;
     bool curl_inited;
@@ -246,22 +255,44 @@ out:
     return rc;
 }
 
+/* The first fetch in background mode is retried after 1, 2, 4, ... seconds, up to this or the
+ * refresh interval, whichever is shorter: an issuer that starts after its resource servers (a
+ * whole deployment booting) is picked up within seconds, and one that is down is not hammered. */
+#define FIRST_FETCH_MAX_DELAY 30
+
 static void *refresher(void *arg)
 {
     struct vk_keysrc *ks = arg;
+    bool loaded = !ks->background; /* otherwise nothing is fetched yet */
+    long delay = loaded ? ks->refresh : 0, backoff = 1;
+
     for (;;) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ks->refresh;
+        ts.tv_sec += delay;
         pthread_mutex_lock(&ks->tmu);
         int w = 0;
-        while (atomic_load(&ks->stop) == 0 && w != ETIMEDOUT)
+        while (atomic_load(&ks->stop) == 0 && !ks->wake && delay > 0 && w != ETIMEDOUT)
             w = pthread_cond_timedwait(&ks->tcv, &ks->tmu, &ts);
+        ks->wake = false;
         pthread_mutex_unlock(&ks->tmu);
         if (atomic_load(&ks->stop) != 0)
             return NULL;
         struct vk_err err = {{0}};
-        (void)refetch(ks, &err); /* a failure keeps the current set; the next round retries */
+        int rc = VK_OK;
+        if (ks->jwks_uri == NULL) /* background mode, discovery not done yet */
+            rc = discover(ks, ks->issuer, &err);
+        if (rc == VK_OK)
+            rc = refetch(ks, &err); /* a failure keeps the current set; the next round retries */
+        if (rc == VK_OK)
+            loaded = true;
+        if (loaded) {
+            delay = ks->refresh;
+        } else {
+            long cap = ks->refresh < FIRST_FETCH_MAX_DELAY ? ks->refresh : FIRST_FETCH_MAX_DELAY;
+            delay = backoff < cap ? backoff : cap;
+            backoff = delay * 2;
+        }
     }
 }
 
@@ -297,6 +328,7 @@ int vk_keysrc_new_remote(const struct vk_keysrc_opts *o, int64_t now, struct vk_
     if (ks == NULL)
         return vk_err_set(err, VK_ENOMEM, "out of memory");
     ks->remote = true;
+    ks->background = o->background;
     ks->refresh = o->refresh;
     ks->min_refetch = o->min_refetch;
     ks->timeout_ms = o->timeout_ms;
@@ -313,14 +345,21 @@ int vk_keysrc_new_remote(const struct vk_keysrc_opts *o, int64_t now, struct vk_
     if (o->jwks_uri != NULL) {
         ks->jwks_uri = dup_str(o->jwks_uri);
         rc = ks->jwks_uri != NULL ? VK_OK : vk_err_set(err, VK_ENOMEM, "out of memory");
+    } else if (ks->background) {
+        ks->issuer = dup_str(o->issuer);
+        rc = ks->issuer != NULL ? VK_OK : vk_err_set(err, VK_ENOMEM, "out of memory");
     } else {
         rc = discover(ks, o->issuer, err);
     }
     if (rc != VK_OK)
         goto out;
-    rc = refetch(ks, err);
-    if (rc != VK_OK)
-        goto out;
+    if (!ks->background) {
+        rc = refetch(ks, err);
+        if (rc != VK_OK)
+            goto out;
+    }
+    /* In background mode the first fetch is under way: an unknown kid has nothing to gain
+     * from another one within the interval either. */
     atomic_store(&ks->next_refetch, now + ks->min_refetch);
     rc = start_refresher(ks);
     if (rc != VK_OK) {
@@ -350,6 +389,7 @@ void vk_keysrc_free(struct vk_keysrc *ks)
         vk_fetch_global_cleanup();
     vk_jwks_unref(ks->cur);
     vk_free(ks->jwks_uri);
+    vk_free(ks->issuer);
     vk_free(ks->ca_file);
     pthread_mutex_destroy(&ks->mu);
     pthread_mutex_destroy(&ks->fetch_mu);
@@ -382,6 +422,15 @@ bool vk_keysrc_refetch(struct vk_keysrc *ks, int64_t now)
     /* One winner per interval; everyone else answers "unknown key" at once. */
     if (!atomic_compare_exchange_strong(&ks->next_refetch, &next, now + ks->min_refetch))
         return false;
+    if (ks->background) {
+        /* The caller must not wait for the network: the refresher fetches, this token is
+         * refused, and the next one signed with the new key finds it. */
+        pthread_mutex_lock(&ks->tmu);
+        ks->wake = true;
+        pthread_cond_signal(&ks->tcv);
+        pthread_mutex_unlock(&ks->tmu);
+        return false;
+    }
     return refetch(ks, &err) == VK_OK;
 }
 

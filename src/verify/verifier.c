@@ -28,7 +28,7 @@ struct valetkey_verifier {
     char **audiences; /* NULL-terminated */
     unsigned alg_mask, dpop_alg_mask;
     int64_t leeway, dpop_window;
-    bool dpop_required, dpop_nonce_on;
+    bool dpop_required, dpop_disabled, dpop_nonce_on;
     struct vk_dpop_nonce nonce;
     char *realm, *resource_metadata;
     char dpop_algs[32]; /* "ES256 PS256 RS256 EdDSA" for the algs attribute */
@@ -37,7 +37,9 @@ struct valetkey_verifier {
     uint8_t hkey[16]; /* keys the token digests and the jti keys */
     struct vk_keysrc *keys;
     struct vk_seen *seen;
-    struct vk_dpop_replay *replay;
+    struct vk_dpop_replay *replay; /* NULL when the host's replay_fn replaces it */
+    int (*replay_fn)(void *arg, const char *jti, size_t len, int64_t expires);
+    void *replay_arg;
 };
 
 void valetkey_options_init(struct valetkey_options *opt)
@@ -164,6 +166,8 @@ static int check_options(const struct valetkey_options *in, struct valetkey_opti
         o->http_timeout_ms > 120000 || o->dpop_iat_window < 1 || o->dpop_iat_window > 3600 ||
         o->dpop_nonce_lifetime < 1 || o->dpop_nonce_lifetime > 86400)
         return VALETKEY_EINVAL;
+    if (o->dpop_required != 0 && o->dpop_disabled != 0)
+        return VALETKEY_EINVAL;
     if (o->seen_cache_entries > MAX_ENTRIES || o->revocation_entries < 1 ||
         o->revocation_entries > MAX_ENTRIES || o->dpop_replay_entries < 1 ||
         o->dpop_replay_entries > MAX_ENTRIES)
@@ -204,6 +208,7 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
     v->leeway = o.leeway;
     v->dpop_window = o.dpop_iat_window;
     v->dpop_required = o.dpop_required != 0;
+    v->dpop_disabled = o.dpop_disabled != 0;
     v->clock = o.clock;
     v->clock_arg = o.clock_arg;
     rc = VALETKEY_ENOMEM;
@@ -231,8 +236,10 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
         }
         v->dpop_nonce_on = true;
     }
+    v->replay_fn = o.dpop_replay;
+    v->replay_arg = o.dpop_replay_arg;
     if (vk_seen_new(o.seen_cache_entries, o.revocation_entries, &v->seen) != VK_OK ||
-        vk_dpop_replay_new(o.dpop_replay_entries, &v->replay) != VK_OK)
+        (v->replay_fn == NULL && vk_dpop_replay_new(o.dpop_replay_entries, &v->replay) != VK_OK))
         goto out;
 
     if (o.jwks_file != NULL) {
@@ -251,7 +258,7 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
     } else {
         struct vk_keysrc_opts ko = {o.issuer,          o.jwks_uri,        o.refresh_interval,
                                     o.min_refetch_interval, o.http_timeout_ms, o.ca_file,
-                                    v->alg_mask};
+                                    v->alg_mask, o.background_fetch != 0};
         rc = vk_keysrc_new_remote(&ko, vk_verifier_now(v), &v->keys, &err);
         if (rc != VK_OK) {
             rc = rc == VK_ENOMEM ? VALETKEY_ENOMEM
@@ -312,6 +319,8 @@ static int verify_new(valetkey_verifier *v, vk_str token, const uint8_t digest[V
 
     for (int attempt = 0;; attempt++) {
         struct vk_jwks *keys = vk_keysrc_acquire(v->keys, &epoch);
+        if (keys == NULL) /* background mode, before the first key set arrived */
+            return VALETKEY_EFETCH;
         rc = vk_verify_access(keys, token, now, v->leeway, v->issuer, v->alg_mask, &jws, &err);
         jws.key = NULL; /* borrowed from keys, released now */
         vk_jwks_unref(keys);
@@ -379,6 +388,8 @@ static int check_binding(valetkey_verifier *v, const struct valetkey_claims *c, 
         .jkt = c->cnf_jkt,
         .nonce = v->dpop_nonce_on ? &v->nonce : NULL,
         .replay = v->replay,
+        .replay_fn = v->replay_fn,
+        .replay_arg = v->replay_arg,
     };
     return vk_dpop_verify(&dc, &res, &err);
 }
@@ -398,6 +409,9 @@ int valetkey_verify(valetkey_verifier *v, const char *token, size_t len,
         (rq != NULL && rq->scheme != VALETKEY_SCHEME_BEARER && rq->scheme != VALETKEY_SCHEME_DPOP))
         return VALETKEY_EINVAL;
     if (token == NULL || len == 0)
+        return VALETKEY_NO_TOKEN;
+    /* A host without DPoP: the scheme is as unknown to it as Basic (RFC 6750 §3.1). */
+    if (v->dpop_disabled && rq != NULL && rq->scheme == VALETKEY_SCHEME_DPOP)
         return VALETKEY_NO_TOKEN;
     if (len > VALETKEY_MAX_TOKEN_LEN)
         return VALETKEY_TOKEN_MALFORMED;
@@ -646,11 +660,14 @@ int valetkey_www_authenticate(const valetkey_verifier *v, int rc,
         return VALETKEY_EINVAL;
     if (rc == VALETKEY_NO_TOKEN) {
         /* RFC 6750 §3.1, RFC 9449 §7.1: no error code; every scheme we accept. */
-        if (!v->dpop_required) {
+        if (!v->dpop_required)
             challenge(&b, v, false, rc, NULL);
+        if (!v->dpop_required && !v->dpop_disabled)
             hput(&b, ", ");
-        }
-        challenge(&b, v, true, rc, NULL);
+        if (!v->dpop_disabled)
+            challenge(&b, v, true, rc, NULL);
+    } else if (v->dpop_disabled) {
+        challenge(&b, v, false, rc, scope);
     } else {
         dpop = v->dpop_required || (rq != NULL && rq->scheme == VALETKEY_SCHEME_DPOP) ||
                rc == VALETKEY_TOKEN_DPOP_BOUND ||

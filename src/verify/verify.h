@@ -170,23 +170,27 @@ struct vk_keysrc_opts {
     long timeout_ms;
     const char *ca_file;
     unsigned alg_mask;
+    bool background; /* never fetch in the caller: see valetkey_options.background_fetch */
 };
 struct vk_keysrc;
 /* A static source from a JWK Set document. VK_OK, VK_EINVAL (not a usable set), VK_ENOMEM. */
 int vk_keysrc_new_static(const char *json, size_t len, unsigned alg_mask, struct vk_keysrc **out,
                          struct vk_err *err);
-/* A remote source: discovery and the first fetch happen before this returns. `now` starts the
- * refetch interval. VK_OK, VK_EINVAL (a URL not allowed), VK_EIO (fetch or parse), VK_ENOMEM. */
+/* A remote source: discovery and the first fetch happen before this returns, or in background
+ * mode in the refresher thread (never VK_EIO then). `now` starts the refetch interval. VK_OK,
+ * VK_EINVAL (a URL not allowed), VK_EIO (fetch or parse), VK_ENOMEM. */
 int vk_keysrc_new_remote(const struct vk_keysrc_opts *o, int64_t now, struct vk_keysrc **out,
                          struct vk_err *err);
 /* Stops the refresher (interrupting a transfer) and frees. NULL is a no-op. */
 void vk_keysrc_free(struct vk_keysrc *ks);
-/* The current set, +1 reference (vk_jwks_unref), and its epoch. Never NULL after creation. */
+/* The current set, +1 reference (vk_jwks_unref), and its epoch. NULL only in background mode
+ * before the first set arrived. */
 struct vk_jwks *vk_keysrc_acquire(struct vk_keysrc *ks, uint64_t *epoch);
 uint64_t vk_keysrc_epoch(struct vk_keysrc *ks);
 /* A token named a kid the current set lacks: refetch now unless a fetch happened less than
  * min_refetch seconds before `now` (or one is in progress, or the source is static). True when
- * a new set was installed, so the caller may try once more. Blocks for at most one fetch. */
+ * a new set was installed, so the caller may try once more. Blocks for at most one fetch; in
+ * background mode never: it wakes the refresher and returns false. */
 bool vk_keysrc_refetch(struct vk_keysrc *ks, int64_t now);
 /* Replaces the set with a JWK Set document (both kinds of source). VK_OK, VK_EINVAL, VK_ENOMEM. */
 int vk_keysrc_set(struct vk_keysrc *ks, const char *json, size_t len, struct vk_err *err);
@@ -229,6 +233,10 @@ struct vk_dpop_check {
                               (cnf.jkt of the token, or dpop_jkt at the authorization endpoint) */
     const struct vk_dpop_nonce *nonce; /* non-NULL: the proof must carry a current nonce */
     struct vk_dpop_replay *replay;     /* non-NULL: the jti must be new; it is recorded */
+    /* non-NULL: used instead of `replay` (valetkey_options.dpop_replay: a host's cache shared
+     * between processes) */
+    int (*replay_fn)(void *arg, const char *jti, size_t len, int64_t expires);
+    void *replay_arg;
 };
 struct vk_dpop_result {
     char jkt[44]; /* the proof key's thumbprint: the token endpoint binds cnf.jkt to it */

@@ -653,6 +653,117 @@ static void the_verifier_requires_nonces_when_configured(void **state)
     valetkey_verifier_free(v);
 }
 
+/* valetkey_options.dpop_replay: a host's shared replay cache (nginx workers) replaces the
+ * verifier's own. It sees each accepted proof's jti once, after every other check, and its
+ * answer is the verdict. */
+struct shared_replay {
+    char jtis[8][64];
+    int64_t expires[8];
+    int n, calls;
+    int answer_full;
+};
+
+static int shared_replay_fn(void *arg, const char *jti, size_t len, int64_t expires)
+{
+    struct shared_replay *r = arg;
+    r->calls++;
+    if (r->answer_full)
+        return VALETKEY_ECAPACITY;
+    for (int i = 0; i < r->n; i++)
+        if (strlen(r->jtis[i]) == len && memcmp(r->jtis[i], jti, len) == 0)
+            return VALETKEY_DPOP_REPLAY;
+    assert_true(r->n < 8 && len < sizeof r->jtis[0]);
+    memcpy(r->jtis[r->n], jti, len);
+    r->jtis[r->n][len] = '\0';
+    r->expires[r->n++] = expires;
+    return VALETKEY_OK;
+}
+
+static void a_host_replay_cache_replaces_the_verifiers_own(void **state)
+{
+    (void)state;
+    set_now(T0);
+    struct shared_replay shared = {0};
+    struct valetkey_options o;
+    valetkey_verifier *v1 = NULL, *v2 = NULL;
+    t_options(&o, as_jwks);
+    o.dpop_replay = shared_replay_fn;
+    o.dpop_replay_arg = &shared;
+    /* Two verifiers standing for two worker processes, one shared cache. */
+    assert_int_equal(valetkey_verifier_new(&v1, &o), VALETKEY_OK);
+    assert_int_equal(valetkey_verifier_new(&v2, &o), VALETKEY_OK);
+    char *tok = bound_token(ck, "h-1");
+    char *prf = proof(ck, "GET", HTU, T0, tok);
+    assert_int_equal(verify_rq(v1, tok, VALETKEY_SCHEME_DPOP, "GET", HTU, prf, NULL),
+                     VALETKEY_OK);
+    assert_int_equal(shared.calls, 1);
+    assert_int_equal(shared.expires[0], T0 + 60 + 1); /* iat + the window (+1: exclusive) */
+    /* The proof replayed to the other "worker": refused, by the shared cache. */
+    assert_int_equal(verify_rq(v2, tok, VALETKEY_SCHEME_DPOP, "GET", HTU, prf, NULL),
+                     VALETKEY_DPOP_REPLAY);
+    assert_int_equal(shared.calls, 2);
+    /* A proof that fails another check never reaches the cache. */
+    char *other = proof(ck, "GET", "https://api.example/v1/images", T0, tok);
+    assert_int_equal(verify_rq(v2, tok, VALETKEY_SCHEME_DPOP, "GET", HTU, other, NULL),
+                     VALETKEY_DPOP_URL);
+    assert_int_equal(shared.calls, 2);
+    /* A cache that can record nothing: refused, fail closed. */
+    char *fresh = proof(ck, "GET", HTU, T0, tok);
+    shared.answer_full = 1;
+    assert_int_equal(verify_rq(v2, tok, VALETKEY_SCHEME_DPOP, "GET", HTU, fresh, NULL),
+                     VALETKEY_ECAPACITY);
+    shared.answer_full = 0;
+    assert_int_equal(verify_rq(v2, tok, VALETKEY_SCHEME_DPOP, "GET", HTU, fresh, NULL),
+                     VALETKEY_OK);
+    free(fresh);
+    free(other);
+    free(prf);
+    free(tok);
+    valetkey_verifier_free(v1);
+    valetkey_verifier_free(v2);
+}
+
+/* valetkey_options.dpop_disabled: a host that cannot detect replays offers and accepts Bearer
+ * only. The DPoP scheme counts as no credentials; a bound token is still refused as Bearer. */
+static void dpop_can_be_disabled(void **state)
+{
+    (void)state;
+    set_now(T0);
+    struct valetkey_options o;
+    valetkey_verifier *v = NULL;
+    char buf[512];
+    t_options(&o, as_jwks);
+    o.dpop_disabled = 1;
+    o.dpop_required = 1;
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_EINVAL);
+    o.dpop_required = 0;
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
+    char *btok = bound_token(ck, "d-1");
+    char *prf = proof(ck, "GET", HTU, T0, btok);
+    struct valetkey_request rq = {VALETKEY_SCHEME_DPOP, "GET", HTU, prf};
+    assert_int_equal(verify_rq(v, btok, VALETKEY_SCHEME_DPOP, "GET", HTU, prf, NULL),
+                     VALETKEY_NO_TOKEN);
+    assert_int_equal(valetkey_www_authenticate(v, VALETKEY_NO_TOKEN, &rq, NULL, buf, sizeof buf),
+                     VALETKEY_OK);
+    assert_null(strstr(buf, "DPoP"));
+    assert_true(strncmp(buf, "Bearer", 6) == 0);
+    assert_int_equal(valetkey_verify(v, btok, strlen(btok), NULL, NULL),
+                     VALETKEY_TOKEN_DPOP_BOUND);
+    assert_int_equal(valetkey_www_authenticate(v, VALETKEY_TOKEN_DPOP_BOUND, NULL, NULL, buf,
+                                               sizeof buf),
+                     VALETKEY_OK);
+    assert_true(strncmp(buf, "Bearer ", 7) == 0);
+    assert_non_null(strstr(buf, "error=\"invalid_token\""));
+    assert_null(strstr(buf, "algs=")); /* no DPoP challenge */
+    /* Bearer tokens are unaffected. */
+    char *tok = t_token(as_key, "d-2", T0 + 600, NULL);
+    assert_int_equal(valetkey_verify(v, tok, strlen(tok), NULL, NULL), VALETKEY_OK);
+    free(tok);
+    free(prf);
+    free(btok);
+    valetkey_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +784,8 @@ int main(void)
         cmocka_unit_test(a_bound_token_needs_the_dpop_scheme_and_a_proof),
         cmocka_unit_test(an_unbound_token_is_not_accepted_as_dpop),
         cmocka_unit_test(the_verifier_requires_nonces_when_configured),
+        cmocka_unit_test(a_host_replay_cache_replaces_the_verifiers_own),
+        cmocka_unit_test(dpop_can_be_disabled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -477,6 +477,97 @@ static void free_interrupts_a_fetch_in_progress(void **state)
     pthread_mutex_unlock(&srv.mu);
 }
 
+/* background_fetch (event-loop hosts such as nginx): creation and verification never wait for
+ * the network. Until the first set arrives the answer is VALETKEY_EFETCH (503); the set arrives
+ * in the background, also when the issuer comes up later; an unknown kid wakes the thread. */
+static void background_fetch_never_waits(void **state)
+{
+    (void)state;
+    struct valetkey_options o;
+    valetkey_verifier *v = NULL;
+    pthread_mutex_lock(&srv.mu);
+    srv.delay_ms = 1500;
+    pthread_mutex_unlock(&srv.mu);
+    remote_options(&o);
+    o.background_fetch = 1;
+    o.min_refetch_interval = 1;
+    double t = mono();
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
+    char *tok = local_token(ka, NULL, "bgf-1");
+    assert_int_equal(t_verify(v, tok), VALETKEY_EFETCH);
+    assert_true(mono() - t < 1.0); /* the server takes 1.5 s to answer */
+    int rc = VALETKEY_EFETCH;
+    for (int i = 0; i < 100 && rc == VALETKEY_EFETCH; i++) { /* up to 10 s */
+        usleep(100000);
+        rc = t_verify(v, tok);
+    }
+    assert_int_equal(rc, VALETKEY_OK);
+
+    /* The issuer rotates in key B. The first token signed with it is refused at once, without
+     * waiting for the (slow) fetch it triggers; a later one is accepted. */
+    set_jwks(jwks_ab);
+    unsigned long before = jwks_fetches();
+    set_now(T0 + 2);
+    char *tb = local_token(kb, NULL, "bgf-2");
+    t = mono();
+    assert_int_equal(t_verify(v, tb), VALETKEY_TOKEN_UNKNOWN_KEY);
+    assert_int_equal(t_verify(v, tb), VALETKEY_TOKEN_UNKNOWN_KEY); /* rate-limited: no 2nd */
+    assert_true(mono() - t < 1.0);
+    rc = VALETKEY_TOKEN_UNKNOWN_KEY;
+    for (int i = 0; i < 100 && rc != VALETKEY_OK; i++) {
+        usleep(100000);
+        rc = t_verify(v, tb);
+    }
+    assert_int_equal(rc, VALETKEY_OK);
+    assert_int_equal(jwks_fetches(), before + 1);
+    free(tb);
+    free(tok);
+    valetkey_verifier_free(v);
+    /* Freed while its first fetch is still waiting for the slow server: at once. */
+    t = mono();
+    valetkey_verifier *v2 = NULL;
+    assert_int_equal(valetkey_verifier_new(&v2, &o), VALETKEY_OK);
+    usleep(200000);
+    valetkey_verifier_free(v2);
+    assert_true(mono() - t < 1.2);
+    pthread_mutex_lock(&srv.mu);
+    srv.delay_ms = 0;
+    pthread_mutex_unlock(&srv.mu);
+}
+
+static void background_fetch_retries_until_the_issuer_answers(void **state)
+{
+    (void)state;
+    struct valetkey_options o;
+    valetkey_verifier *v = NULL;
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 503;
+    pthread_mutex_unlock(&srv.mu);
+    remote_options(&o);
+    o.background_fetch = 1;
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
+    char *tok = local_token(ka, NULL, "bgr-1");
+    for (int i = 0; i < 100 && jwks_fetches() < 2; i++) /* the first try and a retry */
+        usleep(50000);
+    assert_true(jwks_fetches() >= 2);
+    assert_int_equal(t_verify(v, tok), VALETKEY_EFETCH);
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 200;
+    pthread_mutex_unlock(&srv.mu);
+    int rc = VALETKEY_EFETCH;
+    for (int i = 0; i < 150 && rc == VALETKEY_EFETCH; i++) { /* retries at 1, 2, 4, 8 s */
+        usleep(100000);
+        rc = t_verify(v, tok);
+    }
+    assert_int_equal(rc, VALETKEY_OK);
+    /* Discovery happened once: only the key set was retried. */
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.n_meta, 1);
+    pthread_mutex_unlock(&srv.mu);
+    free(tok);
+    valetkey_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +579,8 @@ int main(void)
         cmocka_unit_test_setup(a_slow_server_times_out, reset),
         cmocka_unit_test_setup(the_background_refresh_picks_up_new_keys, reset),
         cmocka_unit_test_setup(free_interrupts_a_fetch_in_progress, reset),
+        cmocka_unit_test_setup(background_fetch_never_waits, reset),
+        cmocka_unit_test_setup(background_fetch_retries_until_the_issuer_answers, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
