@@ -156,7 +156,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvkcore.a
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
-integration: $(BUILD)/valetkey $(BUILD)/examples/api_server
+# A test-only preload that makes the data directory's disk look full (tests/lib/fault_disk_full.c).
+# Never linked into anything, and built without sanitizers: it only forwards system calls.
+$(BUILD)/tests/libvkfault.so: tests/lib/fault_disk_full.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 -shared -fPIC -o $@ $< -ldl
+
+integration: $(BUILD)/valetkey $(BUILD)/examples/api_server $(BUILD)/tests/libvkfault.so
 	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) \
 	    VALETKEY_EXAMPLE_BIN=$(abspath $(BUILD)/examples/api_server) tests/integration/run.sh
 

@@ -87,6 +87,36 @@ static int redirect_error(struct vk_app *app, const struct vk_request *rq, struc
     return redirect_with(app, rq, rs, az, kv, 4);
 }
 
+static bool store_down(int rc)
+{
+    return rc == VK_ESTORE || rc == VK_EIO;
+}
+
+/* RFC 6749 §4.1.2.1: once the redirect URI is validated, a failure of the server itself (the
+ * store cannot read or write, e.g. a full disk) goes back to the client as
+ * temporarily_unavailable, with state and iss, so the client can tell its user and try again.
+ * Other results pass through. */
+static int unavailable(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                       const struct authz *az, int rc)
+{
+    if (!store_down(rc))
+        return rc;
+    struct vk_oauth_err oe = {0};
+    vk_oauth_fail(&oe, 503, "temporarily_unavailable",
+                  "the server cannot complete the request now; try again later");
+    return redirect_error(app, rq, rs, az, &oe);
+}
+
+/* The same before the redirect URI is known to be the client's: a page, never a redirect. */
+static int unavailable_page(const struct vk_request *rq, struct vk_response *rs, int rc)
+{
+    if (!store_down(rc))
+        return rc;
+    return vk_oauth_html_error(rq, rs, 503, "Sign-in is unavailable",
+                               "The server cannot complete the request now. Try again in a few "
+                               "minutes.");
+}
+
 /* --- validation ----------------------------------------------------------------------------- */
 
 static enum verdict html_fail(struct vk_oauth_err *oe, const char *desc)
@@ -414,7 +444,7 @@ static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_re
         int rc = app->st->ops->consent_get(app->st, rq->arena, user->id, az->client.id,
                                            &remembered);
         if (rc != VK_OK && rc != VK_ENOTFOUND)
-            return rc;
+            return unavailable(app, rq, rs, az, rc);
         bool covered = remembered != NULL &&
                        vk_consent_covers(vk_str_c(remembered), vk_str_c(az->scope));
         if (!covered || (az->prompt & VK_PROMPT_CONSENT)) {
@@ -426,7 +456,7 @@ static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_re
             return show_consent(app, rq, rs, ps, az, se, user);
         }
     }
-    return issue_code(app, rq, rs, az, se, user);
+    return unavailable(app, rq, rs, az, issue_code(app, rq, rs, az, se, user));
 }
 
 /* Reads the parameters of a browser request: the query for GET, the form body for POST. */
@@ -481,13 +511,13 @@ int vk_ep_authorize(void *appv, const struct vk_request *rq, struct vk_response 
                                    "The request is malformed.");
     enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
     if (rc != VK_OK)
-        return rc;
+        return unavailable_page(rq, rs, rc);
     if (v != V_OK)
         return handle_invalid(app, rq, rs, v, &az, &oe);
     rs->log_client = az.client.id;
     rc = vk_oauth_session(app, rq, &se, &user);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
-        return rc;
+        return unavailable(app, rq, rs, &az, rc);
     bool have = rc == VK_OK;
     /* OIDC Core §3.1.2.1: prompt and max_age decide whether to ask for the password again. */
     if (vk_login_required(have, se.auth_time, az.prompt, az.max_age, rq->now)) {
@@ -791,7 +821,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
         return vk_oauth_html_error(rq, rs, 400, "Consent failed", "The form is malformed.");
     rc = vk_oauth_session(app, rq, &se, &user);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
-        return rc;
+        return unavailable_page(rq, rs, rc);
     /* The token binds the browser, the session and the issue time of the form. */
     char purpose[128];
     bool fresh = vk_params_get(&ps, "consent_at", &at_s) == 1 &&
@@ -805,7 +835,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
                                    "site. Go back to the application and start again.");
     enum verdict v = validate(app, rq, &ps, &az, &oe, &rc);
     if (rc != VK_OK)
-        return rc;
+        return unavailable_page(rq, rs, rc);
     if (v != V_OK)
         return handle_invalid(app, rq, rs, v, &az, &oe);
     rs->log_client = az.client.id;
@@ -824,7 +854,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
     const char *prev = NULL, *merged = az.scope;
     rc = app->st->ops->consent_get(app->st, rq->arena, user.id, az.client.id, &prev);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
-        return rc;
+        return unavailable(app, rq, rs, &az, rc);
     if (prev != NULL && prev[0] != '\0') {
         merged = vk_arena_printf(rq->arena, "%s %s", prev, az.scope);
         const char *dedup = NULL;
@@ -837,7 +867,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
     if (merged[0] != '\0') {
         rc = app->st->ops->consent_put(app->st, user.id, az.client.id, merged, rq->now);
         if (rc != VK_OK)
-            return rc;
+            return unavailable(app, rq, rs, &az, rc);
     }
     return proceed(app, rq, rs, &ps, &az, &se, &user, true);
 }

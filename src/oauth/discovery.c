@@ -137,13 +137,27 @@ int vk_ep_jwks(void *appv, const struct vk_request *rq, struct vk_response *rs)
     return rc;
 }
 
+/* GET /healthz: 200 while the store reads and writes; 503 "degraded" while writes fail (a full
+ * or failing disk: every change is refused, though self-contained tokens are still issued) and
+ * 503 "unavailable" when it cannot even read. Monitoring and load balancers read the status; the
+ * body says which, and since when (the log has the error). */
 int vk_ep_health(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
     struct vk_app *app = appv;
-    int64_t gen;
-    static const char ok[] = "{\"status\":\"ok\"}";
-    static const char bad[] = "{\"status\":\"unavailable\",\"store\":\"error\"}";
-    if (app->st->ops->keys_generation(app->st, &gen) != VK_OK)
-        return vk_response_json(rs, rq->arena, 503, bad, sizeof bad - 1);
-    return vk_response_json(rs, rq->arena, 200, ok, sizeof ok - 1);
+    struct vk_store_health h;
+    static const char ok[] = "{\"status\":\"ok\",\"store\":{\"reads\":\"ok\",\"writes\":\"ok\"}}";
+    if (app->st->ops->health(app->st, &h) != VK_OK)
+        h.reads_ok = h.writes_ok = false;
+    if (h.reads_ok && h.writes_ok)
+        return vk_response_json(rs, rq->arena, 200, ok, sizeof ok - 1);
+    char *body = vk_arena_printf(
+        rq->arena,
+        "{\"status\":\"%s\",\"store\":{\"reads\":\"%s\",\"writes\":\"%s\","
+        "\"writes_failing_since\":%lld,\"write_failures\":%lld}}",
+        h.reads_ok ? "degraded" : "unavailable", h.reads_ok ? "ok" : "failing",
+        h.writes_ok ? "ok" : "failing", (long long)h.writes_failing_since,
+        (long long)h.write_failures);
+    if (body == NULL)
+        return VK_ENOMEM;
+    return vk_response_json(rs, rq->arena, 503, body, strlen(body));
 }

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "base/clock.h"
 #include "base/fsperm.h"
 #include "base/log.h"
 #include "migrations.h"
@@ -80,6 +81,7 @@ enum stmt_id {
     S_REFRESH_TRIM,
     S_SECRET_GET,
     S_SECRET_PUT,
+    S_HEALTH_PROBE,
     S_PURGE_CODES,
     S_PURGE_SESSIONS,
     S_PURGE_REFRESH,
@@ -202,6 +204,8 @@ static const char *const stmt_sql[S_COUNT] = {
                        "WHERE grant_id = ?1 ORDER BY created_at DESC LIMIT 1 OFFSET ?3)",
     [S_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?",
     [S_SECRET_PUT] = "INSERT INTO secrets (name, value) VALUES (?,?) ON CONFLICT (name) DO NOTHING",
+    [S_HEALTH_PROBE] = "INSERT INTO meta (name, value) VALUES ('health_probe', ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     [S_PURGE_CODES] = "DELETE FROM codes WHERE digest IN (SELECT digest FROM codes "
                       "WHERE expires_at < ?1 LIMIT ?2)",
     [S_PURGE_SESSIONS] = "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions "
@@ -226,8 +230,20 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
 };
 
+/* How the store's writes are going, for /healthz and the error log: a full or failing disk must
+ * be visible to monitoring. Written by whichever thread saw a write end, read by health():
+ * atomics. */
+struct write_health {
+    int64_t failing_since_ms; /* 0 while writes succeed: set by the first failure after a success */
+    int64_t failures;         /* since failing_since_ms */
+    int64_t logged_ms;        /* last error line about it (at most one a minute) */
+    int64_t probed_ms;        /* last probe write by health() */
+    int code;                 /* SQLite's extended result code of the last failure */
+};
+
 struct conn {
     pthread_mutex_t *write_mu; /* the store's: one writing transaction per process at a time */
+    struct write_health *health; /* the store's */
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
 };
@@ -239,6 +255,7 @@ struct sqlite_store {
     pthread_mutex_t op_mu; /* one operation at a time on the connection */
     pthread_mutex_t gen_mu; /* one generation read at a time on gen_conn */
     struct conn *gen_conn;  /* reads the generation counters only (read_generation) */
+    struct write_health health;
     /* Checkpoints run on their own thread and connection, so the fsyncs they need never stall a
      * request (SQLite's automatic checkpoint would run inside some unlucky commit). */
     pthread_t ckpt_thread;
@@ -338,27 +355,101 @@ static int exec_simple(struct conn *c, enum stmt_id id)
     return st != NULL ? step_done(st) : VK_ESTORE;
 }
 
+/* --- write health ----------------------------------------------------------------------------- */
+
+/* Result codes that say the store cannot write (disk full or failing, file gone or read-only,
+ * locked by another process for longer than the busy handler waits), as opposed to a refused
+ * change (a constraint) that the caller answers itself. */
+static bool store_failure(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_NOLFS:
+    case SQLITE_PERM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void write_failed(struct write_health *h, int code)
+{
+    int64_t now = vk_now_ms(), ok = 0;
+    __atomic_store_n(&h->code, code, __ATOMIC_RELAXED);
+    int64_t n = __atomic_add_fetch(&h->failures, 1, __ATOMIC_RELAXED);
+    if (__atomic_compare_exchange_n(&h->failing_since_ms, &ok, now, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&h->failures, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->logged_ms, now, __ATOMIC_RELAXED);
+        vk_log_error("event=store.write_failed code=%d err=\"%s\" note=\"changes are refused "
+                     "(503) and /healthz reports degraded until a write succeeds\"",
+                     code, sqlite3_errstr(code));
+        return;
+    }
+    int64_t last = __atomic_load_n(&h->logged_ms, __ATOMIC_RELAXED);
+    int64_t since = __atomic_load_n(&h->failing_since_ms, __ATOMIC_RELAXED);
+    if (now - last >= 60000 && __atomic_compare_exchange_n(&h->logged_ms, &last, now, false,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        vk_log_error("event=store.write_failing failures=%lld for_s=%lld code=%d err=\"%s\"",
+                     (long long)n, (long long)(now - since) / 1000, code, sqlite3_errstr(code));
+}
+
+static void write_succeeded(struct write_health *h)
+{
+    int64_t since = __atomic_load_n(&h->failing_since_ms, __ATOMIC_ACQUIRE);
+    if (since == 0)
+        return; /* the usual case: one load */
+    if (__atomic_compare_exchange_n(&h->failing_since_ms, &since, 0, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        vk_log_warn("event=store.write_recovered failures=%lld after_s=%lld",
+                    (long long)__atomic_exchange_n(&h->failures, 0, __ATOMIC_RELAXED),
+                    (long long)(vk_now_ms() - since) / 1000);
+}
+
+/* Records how a write ended (rc of the operation; SQLite's error code is still the connection's
+ * last one) and returns rc. */
+static int note_write(struct conn *c, int rc)
+{
+    if (rc == VK_OK)
+        write_succeeded(c->health);
+    else if (rc == VK_ESTORE && store_failure(sqlite3_extended_errcode(c->db)))
+        write_failed(c->health, sqlite3_extended_errcode(c->db));
+    return rc;
+}
+
+/* --- transactions ----------------------------------------------------------------------------- */
+
 /* Writers of this process queue on a mutex instead of meeting in SQLite's busy handler, whose
  * millisecond sleeps would dominate the tail latency of the token endpoint. Other processes (the
- * CLI) still meet them at the file lock. */
+ * CLI) still meet them at the file locks. */
 static int tx_begin(struct conn *c)
 {
     pthread_mutex_lock(c->write_mu);
     int rc = exec_simple(c, S_BEGIN);
-    if (rc != VK_OK)
+    if (rc != VK_OK) {
+        note_write(c, rc); /* BEGIN IMMEDIATE: another process held the write lock too long */
         pthread_mutex_unlock(c->write_mu);
+    }
     return rc;
 }
 
 static int tx_end(struct conn *c, int rc)
 {
-    if (rc == VK_OK) {
+    if (rc == VK_OK)
         rc = exec_simple(c, S_COMMIT);
-        if (rc != VK_OK)
-            exec_simple(c, S_ROLLBACK);
-    } else {
+    /* before the ROLLBACK, which resets the connection's error code */
+    note_write(c, rc);
+    if (rc != VK_OK)
         exec_simple(c, S_ROLLBACK);
-    }
     pthread_mutex_unlock(c->write_mu);
     return rc;
 }
@@ -468,12 +559,16 @@ static void *checkpointer(void *arg)
          * after a checkpoint that caught up: so finish with a second, short pass while this
          * process's writers wait, or the WAL would grow without end. */
         int log = 0, done = 0;
-        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        if (log > 0 && done < log) {
+        int r = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (r == SQLITE_OK && log > 0 && done < log) {
             pthread_mutex_lock(&s->write_mu);
-            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            r = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
             pthread_mutex_unlock(&s->write_mu);
         }
+        /* A checkpoint writes the database file: its failure is a write failure (BUSY only means
+         * another process is checkpointing). */
+        if (r != SQLITE_OK && (r & 0xff) != SQLITE_BUSY && store_failure(r))
+            write_failed(&s->health, r);
         if (stop)
             break;
     }
@@ -536,10 +631,13 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
         rc = conn_open(s->path, &s->write_mu, &c, err);
     if (rc == VK_OK) {
         s->conn = c;
+        c->health = &s->health;
         rc = migrate(c, err);
     }
     if (rc == VK_OK)
         rc = conn_open(s->path, &s->write_mu, &s->gen_conn, err);
+    if (rc == VK_OK)
+        s->gen_conn->health = &s->health;
     if (rc == VK_OK && sqlite3_exec(s->gen_conn->db, "PRAGMA query_only=ON", NULL, NULL, NULL) !=
                            SQLITE_OK)
         rc = vk_err_set(err, VK_ESTORE, "cannot configure %s", s->path);
@@ -1047,6 +1145,41 @@ static int read_generation(struct vk_store *s, enum stmt_id id, int64_t *out)
     return rc;
 }
 
+static int probe_write(struct vk_store *s, int64_t now_ms)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = stmt(c, S_HEALTH_PROBE);
+    if (st == NULL)
+        return VK_ESTORE;
+    int rc = tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, now_ms);
+    return tx_end(c, step_done(st));
+}
+
+static int s_health(struct vk_store *s, struct vk_store_health *out)
+{
+    struct sqlite_store *ss = (struct sqlite_store *)s;
+    struct write_health *h = &ss->health;
+    int64_t gen;
+    memset(out, 0, sizeof *out);
+    out->reads_ok = read_generation(s, S_KEYS_GEN, &gen) == VK_OK;
+    /* While writes fail, try one (at most once a second), so that the end of the trouble shows
+     * even when no request writes. A healthy store is not written to by health checks. */
+    if (__atomic_load_n(&h->failing_since_ms, __ATOMIC_ACQUIRE) != 0) {
+        int64_t now = vk_now_ms(), last = __atomic_load_n(&h->probed_ms, __ATOMIC_RELAXED);
+        if (now - last >= 1000 && __atomic_compare_exchange_n(&h->probed_ms, &last, now, false,
+                                                              __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            probe_write(s, now);
+    }
+    int64_t since = __atomic_load_n(&h->failing_since_ms, __ATOMIC_ACQUIRE);
+    out->writes_ok = since == 0;
+    out->writes_failing_since = since / 1000;
+    out->write_failures = since != 0 ? __atomic_load_n(&h->failures, __ATOMIC_RELAXED) : 0;
+    return VK_OK;
+}
+
 static int s_keys_generation(struct vk_store *s, int64_t *out)
 {
     return read_generation(s, S_KEYS_GEN, out);
@@ -1232,7 +1365,7 @@ static int s_user_put(struct vk_store *s, const struct vk_user *u, struct vk_err
     bind_text(st, 4, u->claims != NULL ? u->claims : "{}");
     sqlite3_bind_int64(st, 5, u->created_at);
     sqlite3_bind_int64(st, 6, u->password_changed_at);
-    int rc = step_done(st);
+    int rc = note_write(c, step_done(st));
     if (rc == VK_EEXIST)
         return vk_err_set(err, rc, "a user with that username exists");
     if (rc != VK_OK)
@@ -1505,7 +1638,7 @@ static int s_user_upgrade_hash(struct vk_store *s, const char *user_id, const ch
     bind_text(st, 1, new_hash);
     bind_text(st, 2, user_id);
     bind_text(st, 3, old_hash);
-    return step_done(st);
+    return note_write(c, step_done(st));
 }
 
 /* --- sessions and consents ------------------------------------------------------------------- */
@@ -1565,7 +1698,7 @@ static int s_session_delete(struct vk_store *s, const uint8_t digest[VK_DIGEST_L
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    return step_done(st);
+    return note_write(c, step_done(st));
 }
 
 static int s_consent_get(struct vk_store *s, struct vk_arena *a, const char *user_id,
@@ -1598,7 +1731,7 @@ static int s_consent_put(struct vk_store *s, const char *user_id, const char *cl
     bind_text(st, 2, client_id);
     bind_text(st, 3, scope);
     sqlite3_bind_int64(st, 4, now);
-    return step_done(st);
+    return note_write(c, step_done(st));
 }
 
 /* --- codes, grants, refresh tokens ----------------------------------------------------------- */
@@ -1622,7 +1755,7 @@ static int s_code_put(struct vk_store *s, const struct vk_code *cd)
     sqlite3_bind_int64(st, 11, cd->created_at);
     sqlite3_bind_int64(st, 12, cd->expires_at);
     bind_text(st, 13, cd->grant_id);
-    return step_done(st);
+    return note_write(c, step_done(st));
 }
 
 static int s_code_get(struct vk_store *s, struct vk_arena *a,
@@ -1842,7 +1975,7 @@ static int s_secret_get_or_create(struct vk_store *s, const char *name,
         bind_text(st, 1, name);
         sqlite3_bind_blob(st, 2, fresh, VK_DIGEST_LEN, SQLITE_TRANSIENT);
         vk_wipe(fresh, sizeof fresh);
-        int rc = step_done(st);
+        int rc = note_write(c, step_done(st));
         if (rc != VK_OK)
             return rc;
     }
@@ -1890,4 +2023,5 @@ const struct vk_store_ops vk_store_sqlite = {
     .refresh_get = s_refresh_get,
     .refresh_rotate = s_refresh_rotate,
     .secret_get_or_create = s_secret_get_or_create,
+    .health = s_health,
 };

@@ -155,6 +155,14 @@ struct vk_store_retention {
 };
 extern const struct vk_store_retention vk_store_retention_default;
 
+/* What health() reports. */
+struct vk_store_health {
+    bool reads_ok;                /* a read of the store succeeded just now */
+    bool writes_ok;               /* no write has failed since the last one that succeeded */
+    int64_t writes_failing_since; /* wall-clock seconds of the first failure; 0 while writes_ok */
+    int64_t write_failures;       /* failed writes since then */
+};
+
 struct vk_store;
 
 struct vk_store_ops {
@@ -272,6 +280,13 @@ struct vk_store_ops {
     /* A server-wide secret kept in the store (e.g. the CSRF key), created on first use. */
     int (*secret_get_or_create)(struct vk_store *st, const char *name,
                                 uint8_t out[VK_DIGEST_LEN]);
+
+    /* The store's health for /healthz: a read is tried now; writes are judged by how the
+     * store's own writes (requests, the purge, checkpoints) went, and while they fail a small
+     * probe write is tried at most once a second, so recovery shows without traffic. Every
+     * failure is logged at error level when writes start failing (then at most once a minute),
+     * and the recovery at warning level. Thread-safe. */
+    int (*health)(struct vk_store *st, struct vk_store_health *out);
 };
 
 struct vk_store {
@@ -283,8 +298,8 @@ extern const struct vk_store_ops vk_store_sqlite;
 /* A read-through cache of client records in front of a store, so the token endpoint does not read
  * the client row for every request. Every lookup asks the store for its clients generation (one
  * small read: see the back ends) and drops all entries when it moved, so a removed client or a
- * rotated secret stops working as soon as the change is committed, on every node. A lookup with `fresh` bypasses the cache (used to re-check
- * after a failed authentication). Thread-safe. */
+ * rotated secret stops working as soon as the change is committed, on every node. A lookup with
+ * `fresh` bypasses the cache (used to re-check after a failed authentication). Thread-safe. */
 struct vk_client_cache;
 int vk_client_cache_new(struct vk_store *st, struct vk_client_cache **out);
 void vk_client_cache_free(struct vk_client_cache *cc);

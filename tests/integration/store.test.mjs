@@ -5,10 +5,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
-  startServer, mkDataDir, rmDataDir, runCli, runCliAsync, cliJson, addClient, recordSecret,
-  recordTokens, sleep,
+  startServer, mkDataDir, runCli, runCliAsync, addClient, recordSecret, recordTokens, sleep,
+  FAULT_LIB,
 } from '../lib/harness.mjs';
 import { FORM, basicAuth, tokenRequest } from './lib/http.mjs';
 
@@ -268,5 +270,94 @@ describe('refresh grace window', { timeout: 60000 }, () => {
     assert.equal(late.json.error, 'invalid_grant');
     const next = await tokenPost(server, web, { grant_type: 'refresh_token', refresh_token: rotated.json.refresh_token });
     assert.equal(next.json.error, 'invalid_grant', 'the family was revoked by the late reuse');
+  });
+});
+
+describe('a full disk', { timeout: 60000 }, () => {
+  let dataDir, server, web, cc, flag;
+  before(async () => {
+    assert.ok(fs.existsSync(FAULT_LIB), `${FAULT_LIB} is missing: build it with make integration`);
+    dataDir = mkDataDir();
+    flag = path.join(os.tmpdir(), `valetkey-disk-full-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    const u = runCli(dataDir, ['user', 'add'], ['--username', 'alice'], { input: PASSWORD + '\n' });
+    assert.equal(u.status, 0, u.stderr);
+    recordSecret(PASSWORD);
+    web = addClient(dataDir, {
+      name: 'web', grants: ['authorization_code', 'refresh_token'], scope: 'openid',
+      redirectUris: [REDIRECT], firstParty: true,
+    });
+    cc = addClient(dataDir, { name: 'cc', grants: ['client_credentials'], scope: 'read' });
+    // While `flag` exists, every write under the data directory fails with ENOSPC.
+    server = await startServer({
+      dataDir,
+      env: { LD_PRELOAD: FAULT_LIB, VALETKEY_FAULT_DIR: fs.realpathSync(dataDir), VALETKEY_FAULT_DISK_FULL: flag },
+    });
+  });
+  after(async () => {
+    fs.rmSync(flag, { force: true });
+    await server?.stop({ removeData: true });
+  });
+
+  async function health() {
+    const res = await fetch(`${server.url}/healthz`);
+    return { status: res.status, json: await res.json() };
+  }
+
+  it('shows on /healthz and in the error log, and /authorize redirects with temporarily_unavailable', async () => {
+    const cookie = await signIn(server, web, 'alice');
+    assert.deepEqual(await health(), { status: 200, json: { status: 'ok', store: { reads: 'ok', writes: 'ok' } } });
+
+    fs.writeFileSync(flag, '');
+    const state = 'keep-me';
+    const { challenge } = pkce();
+    const res = await fetch(authorizeUrl(server, web, challenge, { state }), { redirect: 'manual', headers: { cookie } });
+    assert.equal(res.status, 303, `a validated redirect URI gets the error: HTTP ${res.status} ${await res.text()}`);
+    const loc = new URL(res.headers.get('location'));
+    assert.equal(loc.origin + loc.pathname, REDIRECT);
+    assert.equal(loc.searchParams.get('error'), 'temporarily_unavailable', 'RFC 6749 §4.1.2.1');
+    assert.equal(loc.searchParams.get('state'), state);
+    assert.equal(loc.searchParams.get('iss'), server.issuer, 'RFC 9207');
+    assert.equal(loc.searchParams.get('code'), null);
+
+    const h = await health();
+    assert.equal(h.status, 503, 'degraded writes are not healthy');
+    assert.equal(h.json.status, 'degraded');
+    assert.equal(h.json.store.reads, 'ok');
+    assert.equal(h.json.store.writes, 'failing');
+    assert.ok(h.json.store.writes_failing_since > 1700000000 && h.json.store.write_failures >= 1, JSON.stringify(h.json));
+    // Self-contained tokens need no write: still issued.
+    assert.equal((await tokenRequest(server, cc, { scope: 'read' })).status, 200);
+    // A validation error is still the client's error, not ours.
+    const bad = await fetch(authorizeUrl(server, web, challenge, { response_type: 'token' }), { redirect: 'manual', headers: { cookie } });
+    assert.equal(new URL(bad.headers.get('location')).searchParams.get('error'), 'unsupported_response_type');
+    await bad.arrayBuffer();
+    // An unknown redirect URI is never redirected to, whatever the store does.
+    const foreign = await fetch(authorizeUrl(server, web, challenge, { redirect_uri: 'https://evil.example/cb' }), { redirect: 'manual', headers: { cookie } });
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.headers.get('location'), null);
+    await foreign.arrayBuffer();
+
+    // The operator learns it from the log, at error level, once.
+    let log = '';
+    for (let i = 0; i < 50 && !/level=error event=store\.write_failed/.test(log); i++) {
+      await sleep(100);
+      log = server.log();
+    }
+    assert.match(log, /level=error event=store\.write_failed code=\d+ err="database or disk is full"/);
+    assert.equal(log.match(/event=store\.write_failed/g).length, 1, 'one line when writes start failing');
+
+    // Space again: /healthz notices by itself (a probe write), and codes are issued again.
+    fs.rmSync(flag);
+    let again;
+    for (let i = 0; i < 40; i++) {
+      again = await health();
+      if (again.status === 200) break;
+      await sleep(100);
+    }
+    assert.equal(again.status, 200, `recovered: ${JSON.stringify(again.json)}`);
+    const ok = await codeAndExchange(server, web, cookie);
+    assert.equal(ok.status, 200, ok.text);
+    for (let i = 0; i < 50 && !/event=store\.write_recovered/.test(server.log()); i++) await sleep(100);
+    assert.match(server.log(), /level=warn event=store\.write_recovered failures=\d+/);
   });
 });

@@ -15,6 +15,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Absolute path of the binary under test. */
 export const BIN = path.resolve(process.env.VALETKEY_BIN || path.join(here, '..', '..', 'build', 'valetkey'));
 
+/** The test-only preload that makes a data directory's disk look full (tests/lib/fault_disk_full.c),
+ * built beside the binary by `make integration`. */
+export const FAULT_LIB = path.join(path.dirname(BIN), 'tests', 'libvkfault.so');
+
 /** Per-run log directory (run.sh creates it and exports VALETKEY_TEST_LOGDIR). */
 export const LOGDIR = (() => {
   let dir = process.env.VALETKEY_TEST_LOGDIR;
