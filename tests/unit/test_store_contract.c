@@ -137,17 +137,20 @@ static bool locked_by_another_process(const char *path)
 
 static void the_store_keeps_sqlite_locks(void **state)
 {
-    /* SQLite marks a WAL database as in use with a lock on its -shm file. Closing any descriptor
-     * of that file drops all of the process's locks on it; the next process to open the database
-     * then takes itself for the only user, reinitialises the -shm under the server, and the
-     * server dies of SIGBUS. After every kind of operation the lock must still be held. */
+    /* SQLite marks a WAL database as in use with locks on the database and its -shm file. Closing
+     * any descriptor of such a file drops all of the process's locks on it; the next process to
+     * open the database then takes itself for the only user, reinitialises the -shm under the
+     * server, and the server dies of SIGBUS. After every kind of operation the locks must still
+     * be held (whoever adds code that opens these files: use the path, never open and close). */
     struct fx *f = *state;
     struct vk_store *st = f->st;
     struct vk_err err = {{0}};
-    char shm[128];
+    char shm[128], db[128];
     int64_t gen;
     snprintf(shm, sizeof shm, "%s/valetkey.db-shm", f->dir);
+    snprintf(db, sizeof db, "%s/valetkey.db", f->dir);
     assert_true(locked_by_another_process(shm));
+    assert_true(locked_by_another_process(db)); /* WAL mode: a shared lock while connected */
     assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
     assert_int_equal(st->ops->keys_generation(st, &gen), VK_OK);
     struct vk_client c = client("vk_c_locks"), out;
@@ -162,6 +165,7 @@ static void the_store_keeps_sqlite_locks(void **state)
     assert_int_equal(other->ops->clients_generation(other, &gen), VK_OK);
     vk_store_close(other);
     assert_true(locked_by_another_process(shm));
+    assert_true(locked_by_another_process(db));
 }
 
 static void put_code(struct vk_store *st, const char *seed, const char *grant_id, uint8_t d[32])
