@@ -3,8 +3,9 @@
  * the token endpoint's freshness check never waits behind a write; a third on the checkpoint
  * thread. WAL mode so readers never block the writer, prepared statements cached per connection,
  * and BEGIN IMMEDIATE for every change so a decision and its effects commit together or not at
- * all. Nothing here opens SQLite's own files (-wal, -shm) behind its back: closing any descriptor
- * of a file drops every POSIX lock the process holds on it, SQLite's included. */
+ * all. Nothing here opens SQLite's files behind its back (private_files creates the database file
+ * only while it does not exist): closing any descriptor of a file drops every POSIX lock the
+ * process holds on it, SQLite's included. */
 #include "store/store.h"
 
 #include <errno.h>
