@@ -746,7 +746,7 @@ static int login_deferred(void *appv, const struct vk_request *rq, struct vk_res
     }
     rc = start_session(app, rq, rs, &lg->user, &se);
     if (rc != VK_OK)
-        return rc;
+        return unavailable(app, rq, rs, &lg->az, rc); /* the redirect URI is validated */
     vk_log_info("event=login.ok user_id=%s client=%s", lg->user.id, lg->az.client.id);
     return proceed(app, rq, rs, &lg->ps, &lg->az, &se, &lg->user, false);
 }
@@ -772,7 +772,7 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
                                    "site. Go back to the application and start again.");
     enum verdict v = validate(app, rq, &lg->ps, &lg->az, &oe, &rc);
     if (rc != VK_OK)
-        return rc;
+        return unavailable_page(rq, rs, rc);
     if (v != V_OK)
         return handle_invalid(app, rq, rs, v, &lg->az, &oe);
     rs->log_client = lg->az.client.id;
@@ -785,7 +785,7 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
     /* The same answer whether or not the account exists. */
     rc = login_prepare(app, rq, lg);
     if (rc != VK_OK)
-        return rc;
+        return unavailable(app, rq, rs, &lg->az, rc);
     int64_t wait = login_wait(app, rq, lg);
     if (wait > 0)
         return show_too_many(app, rq, rs, lg, wait);

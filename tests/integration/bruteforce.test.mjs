@@ -206,10 +206,12 @@ describe('users cannot be locked out by strangers; logins are limited', { timeou
     assert.equal((await login(server, owner, 'dave', PASSWORD)).status, 303);
     const thief = await browser(server, web, '203.0.113.9');
     thief.jar.vk_device = owner.jar.vk_device;
-    // Five free failures, then a delay of 1 s doubling: on a slow machine (ASan) an attempt may
-    // come after a short delay ran out, so look for the 429 within a few more attempts.
+    // Five free failures, then a delay of 1 s doubling: on a slow machine (ASan, a loaded CI
+    // box) one attempt can take seconds, so an attempt may come after a short delay ran out.
+    // The delay doubles with every failure, so within 16 attempts (delay 2^10 s) one must land
+    // inside it however slow the machine.
     const seen = [];
-    for (let i = 0; i < 12 && !seen.includes(429); i++) {
+    for (let i = 0; i < 16 && !seen.includes(429); i++) {
       seen.push((await login(server, thief, 'dave', 'guess ' + i)).status);
     }
     assert.deepEqual(seen.slice(0, 5), [400, 400, 400, 400, 400], `statuses: ${seen}`);

@@ -327,6 +327,24 @@ describe('a full disk', { timeout: 60000 }, () => {
     assert.ok(h.json.store.writes_failing_since > 1700000000 && h.json.store.write_failures >= 1, JSON.stringify(h.json));
     // Self-contained tokens need no write: still issued.
     assert.equal((await tokenRequest(server, cc, { scope: 'read' })).status, 200);
+    // A sign-in whose session cannot be written goes back to the client the same way, never as
+    // a bare JSON 503 in the user's browser.
+    {
+      const page = await fetch(authorizeUrl(server, web, challenge, { state }), { redirect: 'manual' });
+      assert.equal(page.status, 200, 'the login page needs no write');
+      const jar = page.headers.getSetCookie().map((c) => c.split(';')[0]);
+      const login = await fetch(`${server.url}/login`, {
+        method: 'POST', redirect: 'manual',
+        headers: { 'content-type': FORM, cookie: jar.join('; ') },
+        body: new URLSearchParams({ ...hiddenFields(await page.text()), username: 'alice', password: PASSWORD }),
+      });
+      for (const c of login.headers.getSetCookie()) recordSecret(c.split(';')[0].split('=')[1]);
+      assert.equal(login.status, 303, `login with a failing store: HTTP ${login.status} ${await login.text()}`);
+      const l = new URL(login.headers.get('location'));
+      assert.equal(l.origin + l.pathname, REDIRECT);
+      assert.equal(l.searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal(l.searchParams.get('state'), state);
+    }
     // A validation error is still the client's error, not ours.
     const bad = await fetch(authorizeUrl(server, web, challenge, { response_type: 'token' }), { redirect: 'manual', headers: { cookie } });
     assert.equal(new URL(bad.headers.get('location')).searchParams.get('error'), 'unsupported_response_type');
