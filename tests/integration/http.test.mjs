@@ -314,6 +314,15 @@ describe('/metrics access (metrics_allow, forwarded requests)', { timeout: 30000
     assert.equal((await getFrom(s, '/metrics', { from: '127.0.0.2' })).status, 200, 'a direct loopback scraper');
   });
 
+  it('recognises the trusted proxy on a dual-stack listener, where it is ::ffff:a.b.c.d', async () => {
+    // An IPv4 connection to [::] has the peer ::ffff:127.0.0.1: the host --trusted-proxy names
+    // as 127.0.0.1 (addresses are compared parsed, not as text).
+    const s = await start(['--listen', '[::]:0', '--insecure-http', '--trusted-proxy', '127.0.0.1']);
+    const via = (xff) => getFrom(s, '/metrics', { headers: { 'x-forwarded-for': xff } });
+    assert.equal((await via('127.0.0.9')).status, 200, 'a loopback client of the proxy');
+    assert.equal((await via('203.0.113.7')).status, 403, 'an internet client through the proxy');
+  });
+
   it('a bad --metrics-allow entry is a startup error', async () => {
     await assert.rejects(startServer({ args: ['--metrics-allow', '10.0.0.1/8'] }), /metrics_allow: '10\.0\.0\.1\/8'/);
   });
