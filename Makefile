@@ -5,7 +5,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd libcrypto jansson sqlite3 libcurl inih
+PKGS    := libmicrohttpd gnutls libcrypto jansson sqlite3 libcurl inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -largon2 -lpthread
 

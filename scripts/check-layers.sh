@@ -27,6 +27,7 @@ allowed_modules() {
 allowed_header() {
     case "$1" in
     microhttpd.h) echo "src/http/server.c" ;;
+    gnutls/*) echo "src/http/tls.c" ;;
     sqlite3.h) echo "src/store/sqlite.c" ;;
     libpq-fe.h) echo "src/store/postgres.c" ;;
     argon2.h) echo "src/auth/password.c" ;;

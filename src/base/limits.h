@@ -26,6 +26,11 @@
 #define VK_MAX_REDIRECT_URIS 16         /* registered per client */
 #define VK_MAX_ID_LEN       128         /* client ids, key ids */
 #define VK_REQ_ARENA_CAP    (512 * 1024) /* per-request arena: body + parsed copies + response */
+#define VK_MAX_CERT_LEN     (8 * 1024)  /* one DER client certificate (RSA-4096 with extensions
+                                           is about 2 KiB) */
+#define VK_MAX_CERT_CHAIN   4           /* client certificates kept per request: the leaf and
+                                           up to three intermediates */
+#define VK_MAX_PEM_FILE     (1024 * 1024) /* certificate, key and CA files read at start */
 
 /* A policy for counting attempts per key (a client and address, an account, an address, a device
  * cookie). Failure counting (rate == false): after free_failures failures each further attempt

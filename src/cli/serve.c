@@ -1,6 +1,6 @@
 /* valetkey serve: wires the configuration, the store, the keyring, the HTTP adapter and the
  * route table, then waits for signals: SIGTERM/SIGINT stop gracefully (the HTTP layer drains),
- * SIGHUP reopens the log file. */
+ * SIGHUP reopens the log file and reloads the TLS certificate and key. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "grant/grant.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "oauth/app.h"
 
 static const char usage[] =
@@ -31,18 +32,33 @@ static const char usage[] =
     "                      [--header-timeout SECONDS] [--body-timeout SECONDS]\n"
     "                      [--body-min-rate BYTES] [--shutdown-timeout SECONDS]\n"
     "                      [--log-file PATH] [--metrics-allow \"ADDR[/BITS] ...\"]\n"
-    "                      [--master-key-file FILE]\n";
+    "                      [--master-key-file FILE]\n"
+    "                      [--tls-cert FILE --tls-key FILE] [--tls-priorities STRING]\n"
+    "                      [--tls-client-ca FILE] [--tls-request-client-cert]\n"
+    "                      [--client-cert-header NAME]\n";
 
 static const char help[] =
     "usage: valetkey serve [options]\n"
     "Runs the authorization server until SIGINT or SIGTERM (graceful: requests already received\n"
-    "are answered); SIGHUP reopens --log-file. Options (config-file keys and VALETKEY_*\n"
-    "variables in docs/configuration.md):\n"
+    "are answered); SIGHUP reopens --log-file and rereads --tls-cert/--tls-key. Options\n"
+    "(config-file keys and VALETKEY_* variables in docs/configuration.md):\n"
     "  --data DIR                  data directory (default ./valetkey-data or $VALETKEY_DATA)\n"
     "  --config FILE               a config file of key = value lines; flags win over it\n"
     "  --listen HOST:PORT          default 127.0.0.1:8080; port 0 picks a free port\n"
-    "  --issuer URL                the public URL (https in production; default http:// + the\n"
-    "                              bound address)\n"
+    "  --issuer URL                the public URL (https in production; default http(s):// +\n"
+    "                              the bound address)\n"
+    "  --tls-cert FILE             serve HTTPS (TLS 1.2 and 1.3 only) with this PEM certificate\n"
+    "                              chain, leaf first...\n"
+    "  --tls-key FILE              ...and its PEM private key; both reread on SIGHUP\n"
+    "  --tls-priorities STRING     GnuTLS priorities instead of the default (nothing below\n"
+    "                              TLS 1.2 is accepted)\n"
+    "  --tls-client-ca FILE        PEM CA certificates: request client certificates and accept\n"
+    "                              those it issued for tls_client_auth (RFC 8705)\n"
+    "  --tls-request-client-cert   request client certificates without a CA (self-signed ones,\n"
+    "                              certificate-bound tokens)\n"
+    "  --client-cert-header NAME   behind a TLS proxy: the header carrying the client\n"
+    "                              certificate (URL-encoded PEM), believed only from\n"
+    "                              --trusted-proxy\n"
     "  --insecure-http             allow a plain-http issuer or listener beyond loopback\n"
     "                              (cookies lose Secure and __Host-, tokens travel in clear)\n"
     "  --audience URI              default aud of clients without registered resources\n"
@@ -88,12 +104,21 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--shutdown-timeout", "shutdown_timeout"},
                  {"--log-file", "log_file"},
                  {"--metrics-allow", "metrics_allow"},
-                 {"--master-key-file", "master_key_file"}};
+                 {"--master-key-file", "master_key_file"},
+                 {"--tls-cert", "tls_cert"},
+                 {"--tls-key", "tls_key"},
+                 {"--tls-priorities", "tls_priorities"},
+                 {"--tls-client-ca", "tls_client_ca"},
+                 {"--client-cert-header", "client_cert_header"}};
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
         if (strcmp(argv[i], "--insecure-http") == 0) {
             cfg->insecure_http = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--tls-request-client-cert") == 0) {
+            cfg->tls_request_client_cert = true;
             continue;
         }
         for (; k < sizeof flags / sizeof flags[0]; k++)
@@ -155,6 +180,15 @@ static bool listen_is_loopback(const char *listen)
 static int check_transport(const struct vk_config *cfg)
 {
     struct vk_uri u;
+    if (cfg->tls_cert[0] != '\0') {
+        /* Serving TLS under an http issuer would publish http endpoint URLs for an https
+         * server: whatever follows them fails or falls back to clear text. */
+        if (cfg->issuer_explicit && (vk_uri_parse(vk_str_c(cfg->issuer), &u) != VK_OK ||
+                                     !vk_str_eq_nocase_lit(u.scheme, "https")))
+            return vk_cli_fail(2, "with --tls-cert the issuer must be an https URL (it is %s)",
+                               cfg->issuer);
+        return 0;
+    }
     if (cfg->insecure_http)
         return 0;
     if (cfg->issuer_explicit) {
@@ -190,14 +224,31 @@ static int check_transport(const struct vk_config *cfg)
 
 /* The default issuer is the address we are reachable at: the bound one, with a wildcard
  * address replaced by loopback (operators behind a proxy set --issuer). */
-static void default_issuer(char *out, size_t n, const char *bound)
+static void default_issuer(char *out, size_t n, const char *scheme, const char *bound)
 {
     if (strncmp(bound, "0.0.0.0:", 8) == 0)
-        snprintf(out, n, "http://127.0.0.1%s", bound + 7);
+        snprintf(out, n, "%s://127.0.0.1%s", scheme, bound + 7);
     else if (strncmp(bound, "[::]:", 5) == 0)
-        snprintf(out, n, "http://[::1]%s", bound + 4);
+        snprintf(out, n, "%s://[::1]%s", scheme, bound + 4);
     else
-        snprintf(out, n, "http://%s", bound);
+        snprintf(out, n, "%s://%s", scheme, bound);
+}
+
+/* SIGHUP: the TLS certificate and key are read again (a renewed certificate); a pair that does
+ * not load leaves the current one in use. Connections already open keep theirs. */
+static void reload_tls(struct vk_tls *tls)
+{
+    struct vk_err err = {{0}};
+    char m[sizeof err.msg * 4], desc[400];
+    if (tls == NULL)
+        return;
+    if (vk_tls_reload(tls, &err) != VK_OK) {
+        vk_log_error("event=tls.reload result=failed msg=%s",
+                     vk_log_escape(vk_str_c(err.msg), m, sizeof m));
+        return;
+    }
+    vk_tls_describe(tls, desc, sizeof desc);
+    vk_log_info("event=tls.reload result=ok %s", desc);
 }
 
 int vk_cmd_serve(int argc, char **argv)
@@ -207,6 +258,7 @@ int vk_cmd_serve(int argc, char **argv)
     struct vk_store *st = NULL;
     struct vk_app app;
     struct vk_http_server *srv = NULL;
+    struct vk_tls *tls = NULL;
     char bound[300], issuer[600];
     int fd = -1, status = 1;
     memset(&app, 0, sizeof app);
@@ -218,6 +270,12 @@ int vk_cmd_serve(int argc, char **argv)
     if (vk_cli_common(&cfg, &argc, argv) != 0 || parse_flags(&cfg, argc, argv) != 0 ||
         check_transport(&cfg) != 0)
         return 2;
+    if (cfg.tls_cert[0] != '\0') {
+        /* Before anything is created: a certificate that does not load is a usage error. */
+        struct vk_tls_opts to = {cfg.tls_cert, cfg.tls_key, cfg.tls_priorities};
+        if (vk_tls_new(&to, &tls, &err) != VK_OK)
+            return vk_cli_fail(2, "%s", err.msg);
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -257,7 +315,7 @@ int vk_cmd_serve(int argc, char **argv)
     if (cfg.issuer_explicit)
         snprintf(issuer, sizeof issuer, "%s", cfg.issuer);
     else
-        default_issuer(issuer, sizeof issuer, bound);
+        default_issuer(issuer, sizeof issuer, tls != NULL ? "https" : "http", bound);
     if (vk_app_init(&app, &cfg, st, issuer, now, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
         goto out;
@@ -274,6 +332,8 @@ int vk_cmd_serve(int argc, char **argv)
     ho.body_min_rate = cfg.body_min_rate;
     ho.shutdown_timeout_s = cfg.shutdown_timeout;
     ho.exempt_addr = cfg.trusted_proxy;
+    ho.tls = tls;
+    ho.request_client_cert = cfg.tls_request_client_cert;
     ho.router = &vk_oauth_router;
     ho.app = &app;
     ho.on_done = vk_metrics_record;
@@ -283,13 +343,18 @@ int vk_cmd_serve(int argc, char **argv)
         goto out;
     }
     vk_log_start_async();
-    vk_log_info("event=server.started listen=%s issuer=%s store=%s", bound, issuer,
-                st->ops->name);
+    vk_log_info("event=server.started listen=%s issuer=%s store=%s tls=%s", bound, issuer,
+                st->ops->name, tls != NULL ? "on" : "off");
+    if (tls != NULL) {
+        char desc[400];
+        vk_tls_describe(tls, desc, sizeof desc);
+        vk_log_info("event=tls.loaded %s", desc);
+    }
     if (cfg.insecure_http && strncmp(issuer, "https://", 8) != 0)
         vk_log_warn("event=server.insecure_http issuer=%s listen=%s (--insecure-http: cookies "
                     "without Secure, tokens in clear beyond loopback)",
                     issuer, bound);
-    printf("valetkey listening on http://%s\n", bound);
+    printf("valetkey listening on %s://%s\n", tls != NULL ? "https" : "http", bound);
     struct vk_arena a;
     struct vk_client_list cl = {0};
     vk_arena_init(&a, 1024 * 1024);
@@ -309,9 +374,10 @@ int vk_cmd_serve(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) {
-            /* logrotate's postrotate: reopen the log file. Nothing else needs a reload: keys
-             * and clients are picked up from the store while running; other settings need a
-             * restart (docs/configuration.md). */
+            /* A renewed certificate, and logrotate's postrotate: reopen the log file. Nothing
+             * else needs a reload: keys and clients are picked up from the store while running;
+             * other settings need a restart (docs/configuration.md). */
+            reload_tls(tls);
             if (cfg.log_file[0] == '\0') {
                 vk_log_info("event=log.reopen result=ignored reason=logging_to_stderr");
             } else if (vk_log_reopen(&err) != VK_OK) {
@@ -340,6 +406,7 @@ out:
     vk_http_stop(srv);
     if (fd >= 0)
         close(fd);
+    vk_tls_free(tls); /* after the server: connections hold references */
     vk_app_clear(&app);
     vk_store_close(st);
     vk_log_stop();

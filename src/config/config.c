@@ -57,6 +57,9 @@ void vk_config_defaults(struct vk_config *c)
                 {"VALETKEY_ISSUER", "issuer"},
                 {"VALETKEY_AUDIENCE", "audience"},
                 {"VALETKEY_TRUSTED_PROXY", "trusted_proxy"},
+                {"VALETKEY_TLS_CERT", "tls_cert"},
+                {"VALETKEY_TLS_KEY", "tls_key"},
+                {"VALETKEY_TLS_CLIENT_CA", "tls_client_ca"},
                 {"VALETKEY_ACCESS_TOKEN_TTL", "access_token_ttl"},
                 {"VALETKEY_THREADS", "threads"},
                 {"VALETKEY_REFRESH_GRACE_SECONDS", "refresh_grace_seconds"},
@@ -154,6 +157,24 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
     }
     if (strcmp(key, "trusted_proxy") == 0)
         return set_str(c->trusted_proxy, sizeof c->trusted_proxy, value, key, err);
+    if (strcmp(key, "tls_cert") == 0)
+        return set_str(c->tls_cert, sizeof c->tls_cert, value, key, err);
+    if (strcmp(key, "tls_key") == 0)
+        return set_str(c->tls_key, sizeof c->tls_key, value, key, err);
+    if (strcmp(key, "tls_priorities") == 0)
+        return set_str(c->tls_priorities, sizeof c->tls_priorities, value, key, err);
+    if (strcmp(key, "tls_client_ca") == 0)
+        return set_str(c->tls_client_ca, sizeof c->tls_client_ca, value, key, err);
+    if (strcmp(key, "tls_request_client_cert") == 0)
+        return set_bool(&c->tls_request_client_cert, value, key, err);
+    if (strcmp(key, "client_cert_header") == 0) {
+        /* an HTTP field name (RFC 9110 §5.1: a token) */
+        for (const char *p = value; *p != '\0'; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p) != NULL))
+                return vk_err_set(err, VK_EINVAL, "client_cert_header must be a header name");
+        return set_str(c->client_cert_header, sizeof c->client_cert_header, value, key, err);
+    }
     if (strcmp(key, "insecure_http") == 0)
         return set_bool(&c->insecure_http, value, key, err);
     if (strcmp(key, "audience") == 0)
@@ -259,5 +280,16 @@ int vk_config_validate(const struct vk_config *c, struct vk_err *err)
     struct vk_ip ip;
     if (c->trusted_proxy[0] != '\0' && vk_ip_parse(vk_str_c(c->trusted_proxy), &ip) != VK_OK)
         return vk_err_set(err, VK_EINVAL, "trusted_proxy must be an IP address");
+    if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0'))
+        return vk_err_set(err, VK_EINVAL, "tls_cert and tls_key go together");
+    bool tls = c->tls_cert[0] != '\0';
+    if (!tls && (c->tls_client_ca[0] != '\0' || c->tls_request_client_cert ||
+                 c->tls_priorities[0] != '\0'))
+        return vk_err_set(err, VK_EINVAL, "tls_client_ca, tls_request_client_cert and "
+                          "tls_priorities need TLS (tls_cert and tls_key)");
+    /* RFC 9700 §4.13: a forwarded certificate is believed only from the proxy that set it. */
+    if (c->client_cert_header[0] != '\0' && c->trusted_proxy[0] == '\0')
+        return vk_err_set(err, VK_EINVAL, "client_cert_header needs trusted_proxy: the header is "
+                          "believed only from that address");
     return VK_OK;
 }

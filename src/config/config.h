@@ -20,6 +20,18 @@ struct vk_config {
     char audience[512];       /* default `aud` when neither the request nor the client names one */
     char trusted_proxy[64];   /* peer address whose X-Forwarded-For is believed (empty: none) */
     char master_key_file[1024]; /* the key that encrypts signing keys at rest (empty: none) */
+    /* TLS (docs/configuration.md, "TLS"). tls_cert and tls_key: serve HTTPS (both or neither). */
+    char tls_cert[1024];      /* PEM certificate chain, leaf first; reread on SIGHUP */
+    char tls_key[1024];       /* PEM private key; reread on SIGHUP */
+    char tls_priorities[512]; /* GnuTLS priority string; empty: the built-in TLS 1.2+ default */
+    char tls_client_ca[1024]; /* PEM CA certificates for tls_client_auth (RFC 8705 §2.1); setting
+                                 it also requests client certificates */
+    bool tls_request_client_cert; /* request client certificates without a CA (self-signed ones,
+                                     RFC 8705 §2.2, and certificate-bound tokens) */
+    /* Behind a TLS-terminating proxy: the header in which it forwards the client certificate
+     * (URL-encoded PEM, nginx's $ssl_client_escaped_cert). Believed only from trusted_proxy
+     * (RFC 9700 §4.13); empty: none. */
+    char client_cert_header[64];
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
     int64_t code_ttl;         /* authorization codes: 60 s */

@@ -48,6 +48,12 @@ struct vk_request {
     int64_t now;            /* wall-clock seconds at arrival: handlers use this, not the clock */
     int64_t now_ms;         /* the same instant in milliseconds (0 if a test pinned only `now`:
                                use vk_request_now_ms) */
+    bool tls;               /* arrived over TLS (on this server, not at a proxy) */
+    /* The certificates the TLS peer presented in its handshake (DER, leaf first), NOT verified:
+     * what a certificate is worth is decided by auth/ (RFC 8705 §2). 0 when none (or plain
+     * HTTP). A reverse proxy's forwarded certificate is not here (oauth/common.c). */
+    size_t n_client_certs;
+    vk_str client_certs[VK_MAX_CERT_CHAIN];
     size_t n_headers;
     struct vk_header headers[VK_MAX_HEADERS]; /* last: only the first n_headers are set */
 };

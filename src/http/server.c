@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -47,6 +48,9 @@ struct vk_conn {
     uint64_t body_seen;
     struct vk_host_key key;
     bool counted; /* holds one count of key in the per-host table */
+    struct vk_http_server *srv;
+    struct vk_tls_cred *tls_cred; /* the certificate generation its handshake used (http/tls.c);
+                                     touched only on the connection's own thread */
 };
 
 struct vk_http_server {
@@ -232,6 +236,7 @@ static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_conte
             return;
         }
         cn->fd = ci->connect_fd;
+        cn->srv = s;
         cn->counted = reserved;
         cn->key = reservation.key;
         cn->state = CONN_IDLE;
@@ -245,6 +250,22 @@ static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_conte
             conn_kill(cn);
         pthread_mutex_unlock(&s->mu);
         *socket_context = cn;
+        if (s->o.tls != NULL) {
+            /* The handshake's flights go out as several small writes; with Nagle's algorithm
+             * each one after the first waits for the peer's (delayed) ACK, which made every new
+             * TLS connection take ~20 ms more. libmicrohttpd leaves this to the OS for TLS. */
+            int one = 1;
+            setsockopt(cn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (s->o.tls != NULL && (s->o.request_client_cert || s->o.client_ca_pem != NULL)) {
+            /* Before the handshake, which starts at the first bytes read: RFC 8705 §2 needs the
+             * client's certificate, never required (GNUTLS_CERT_REQUEST), so clients without
+             * one are served as before. With a CA, libmicrohttpd asks already (and lists it). */
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            if (ti != NULL)
+                vk_tls_session_request_cert(ti->tls_session);
+        }
         return;
     }
     struct vk_conn *cn = *socket_context;
@@ -263,8 +284,21 @@ static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_conte
     if (cn->counted)
         vk_hostcount_sub(s->hosts, &cn->key);
     pthread_mutex_unlock(&s->mu);
+    vk_tls_cred_release(cn->tls_cred);
     free(cn);
     *socket_context = NULL;
+}
+
+struct vk_tls *vk_http_conn_tls(void *con, struct vk_tls_cred ***slot)
+{
+    *slot = NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct vk_conn *cn = ci != NULL ? ci->socket_context : NULL;
+    if (cn == NULL || cn->srv == NULL)
+        return NULL;
+    *slot = &cn->tls_cred;
+    return cn->srv->o.tls;
 }
 
 enum gate { GATE_OK, GATE_DROP, GATE_REFUSE };
@@ -630,6 +664,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
             return error_now(s, con, c, 431, "invalid_request", "too many header fields");
         if (c->bad_query)
             return error_now(s, con, c, 414, "invalid_request", "query string too long");
+        if (s->o.tls != NULL) {
+            c->rq.tls = true;
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            int trc = vk_tls_peer_certs(ti != NULL ? ti->tls_session : NULL, &c->arena,
+                                        c->rq.client_certs, VK_MAX_CERT_CHAIN,
+                                        &c->rq.n_client_certs);
+            if (trc == VK_ETOOBIG)
+                return error_now(s, con, c, 400, "invalid_request",
+                                 "client certificate too large");
+            if (trc != VK_OK)
+                return error_now(s, con, c, 503, "temporarily_unavailable", "out of memory");
+        }
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
@@ -817,6 +864,33 @@ int vk_http_start(const struct vk_http_opts *o, struct vk_http_server **out, str
                      MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* TLS options, or none: an MHD_OPTION_ARRAY ends at its first MHD_OPTION_END. */
+    struct MHD_OptionItem tls_opts[4];
+    size_t nt = 0;
+    if (o->tls != NULL) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+            if (rc == VK_OK)
+                rc = vk_err_set(err, VK_EINVAL, "this libmicrohttpd was built without TLS");
+        }
+        /* poll(2), not epoll, with TLS: libmicrohttpd 0.9.75's epoll loop keeps a connection
+         * marked readable while its TLS handshake waits for the client (the read that returns
+         * EAGAIN goes through the handshake and does not clear the mark), so a worker thread
+         * spins at 100% until the client's next flight arrives -- for as long as
+         * header_timeout with a client that stalls on purpose. poll(2) asks the kernel afresh
+         * each round. */
+        flags = (flags & ~(unsigned)MHD_USE_EPOLL) | MHD_USE_POLL | MHD_USE_TLS;
+        /* The certificate comes from a callback, per handshake, so SIGHUP can replace it
+         * without restarting (http/tls.c). */
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                                 vk_tls_cert_callback()};
+        tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                 (void *)vk_tls_priorities(o->tls)};
+        if (o->client_ca_pem != NULL)
+            tls_opts[nt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                     (void *)o->client_ca_pem};
+    }
+    tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* MHD's own timeout is an idle timeout (any byte renews it), a backstop behind the head and
      * body deadlines the reaper enforces, which no trickle of bytes renews. */
     unsigned idle = o->header_timeout_s > o->body_timeout_s ? o->header_timeout_s
@@ -827,7 +901,8 @@ int vk_http_start(const struct vk_http_opts *o, struct vk_http_server **out, str
             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_NOTIFY_CONNECTION, notify_cb,
             s, MHD_OPTION_CONNECTION_LIMIT, o->conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, idle,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)VK_CONN_MEMORY, MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)VK_CONN_MEMORY, MHD_OPTION_ARRAY,
+            tls_opts, MHD_OPTION_END);
         if (s->d == NULL)
             rc = vk_err_set(err, VK_EIO, "cannot start the HTTP server");
     }

@@ -4,12 +4,14 @@
 #ifndef VK_HTTP_SERVER_H
 #define VK_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
 #include "http/request.h"
 #include "http/router.h"
+#include "http/tls.h"
 
 /* Called once per finished request (after the response is queued), from a worker thread. */
 typedef void (*vk_http_done_fn)(void *app, const struct vk_request *rq,
@@ -32,6 +34,12 @@ struct vk_http_opts {
     unsigned shutdown_timeout_s;  /* vk_http_stop: how long requests may still arrive and finish */
     const char *exempt_addr;      /* an address exempt from conn_limit_per_addr (the trusted
                                      reverse proxy), or NULL */
+    struct vk_tls *tls;           /* serve HTTPS with this certificate (borrowed: must outlive
+                                     the server); NULL: plain HTTP */
+    bool request_client_cert;     /* TLS: ask every client for a certificate (optional) */
+    const char *client_ca_pem;    /* TLS: the CAs whose names the certificate request lists
+                                     (implies request_client_cert; borrowed, must outlive the
+                                     server), or NULL: an empty list, any certificate */
     const struct vk_router *router;
     void *app;
     vk_http_done_fn on_done;

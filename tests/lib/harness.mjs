@@ -207,8 +207,12 @@ export async function startServer({ dataDir, args = [], issuer, timeoutMs = 3000
     proc.stdout.on('data', (chunk) => {
       fs.appendFileSync(outFile, chunk);
       stdoutText += chunk;
-      const m = /^valetkey listening on (http:\/\/127\.0\.0\.1:(\d+))\r?\n/m.exec(stdoutText);
-      if (m) resolve({ url: m[1], port: Number(m[2]) });
+      // http or https (--tls-cert); a wildcard listener is reached through loopback.
+      const m = /^valetkey listening on ((https?):\/\/(\S+):(\d+))\r?\n/m.exec(stdoutText);
+      if (m) {
+        const host = m[3] === '0.0.0.0' ? '127.0.0.1' : m[3] === '[::]' ? '[::1]' : m[3];
+        resolve({ printed: m[1], url: `${m[2]}://${host}:${m[4]}`, port: Number(m[4]) });
+      }
     });
     exitP.then(({ code, signal }) => reject(new Error(
       `valetkey ${argv.join(' ')} exited (code ${code}, signal ${signal}) before listening; ` +
@@ -231,7 +235,7 @@ export async function startServer({ dataDir, args = [], issuer, timeoutMs = 3000
   }
   assert.equal(
     stdoutText.split('\n')[0],
-    `valetkey listening on ${where.url}`,
+    `valetkey listening on ${where.printed}`,
     'the listening line must be the first line on stdout',
   );
 

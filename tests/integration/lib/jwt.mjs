@@ -1,7 +1,7 @@
 // Access-token checks with npm `jose` (an independent JOSE implementation): RFC 9068 header and
 // claims, signature against the server's published /jwks.json.
 import assert from 'node:assert/strict';
-import { createRemoteJWKSet, jwtVerify, decodeJwt, decodeProtectedHeader } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, decodeJwt, decodeProtectedHeader } from 'jose';
 
 const sets = new Map();
 export function remoteJwks(server) {
@@ -10,8 +10,11 @@ export function remoteJwks(server) {
   return sets.get(u);
 }
 
-/** Verifies an access token with jose against the server's JWKS; returns { payload, protectedHeader }. */
-export async function verifyAccessToken(server, token, { audience, issuer = server.issuer, clockTolerance } = {}) {
+/**
+ * Verifies an access token with jose against the server's JWKS; returns { payload, protectedHeader }.
+ * `fetch`: how to read /jwks.json (an HTTPS server: a fetch that trusts the test CA).
+ */
+export async function verifyAccessToken(server, token, { audience, issuer = server.issuer, clockTolerance, fetch: f } = {}) {
   const header = decodeProtectedHeader(token);
   // Claims first, so a bad audience fails with a readable message rather than a jose error.
   const claims = decodeJwt(token);
@@ -21,7 +24,8 @@ export async function verifyAccessToken(server, token, { audience, issuer = serv
   // tolerance (jose counts a token as expired from its exp second on).
   if (clockTolerance !== undefined) opts.clockTolerance = clockTolerance;
   try {
-    return await jwtVerify(token, remoteJwks(server), opts);
+    const keys = f ? createLocalJWKSet(await (await f(`${server.url}/jwks.json`)).json()) : remoteJwks(server);
+    return await jwtVerify(token, keys, opts);
   } catch (e) {
     assert.fail(`jose jwtVerify failed (${e.code ?? e.name}: ${e.message}); header ${JSON.stringify(header)}; ` +
       `claims ${JSON.stringify({ ...claims, jti: claims.jti ? '<jti>' : undefined })}`);
