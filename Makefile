@@ -29,11 +29,12 @@ MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 # libvaletkey: base/, jose/ and verify/ only (no libmicrohttpd, SQLite, argon2), compiled again
 # with -fPIC and -fvisibility=hidden so that only VALETKEY_API functions are exported. base/ is
 # listed file by file: base/log.c stays out (its buffered mode starts a thread, and nothing in
-# the library logs), and a new base/ file joins the library only when someone says so.
+# the library logs), and a new base/ file joins the library only when someone says so (ip.c:
+# jose/x509.c matches iPAddress subjectAltNames).
 LIB_VERSION := 0.1.0
 LIB_SONAME  := libvaletkey.so.0
 LIB_PKGS    := libcrypto jansson libcurl
-LIB_BASE := arena b64url buf clock crypto err mem siphash str
+LIB_BASE := arena b64url buf clock crypto err ip mem siphash str
 LIB_SRC := $(LIB_BASE:%=src/base/%.c) $(sort $(wildcard src/jose/*.c src/verify/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_CFLAGS = $(filter-out -fPIE,$(CFLAGS_ALL)) -fPIC -fvisibility=hidden

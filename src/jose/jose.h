@@ -56,6 +56,9 @@ int vk_jwk_private_pem(const struct vk_jwk *k, struct vk_buf *out, struct vk_err
  * wrong curves and RSA moduli below 2048 bits. `json` is borrowed. */
 int vk_jwk_from_json(const json_t *json, enum vk_alg default_alg, struct vk_jwk **out,
                      struct vk_err *err);
+/* Builds a public key from a DER SubjectPublicKeyInfo (an X.509 certificate's key, jose/x509.c).
+ * The key type must suit alg; the kid is the RFC 7638 thumbprint. */
+int vk_jwk_from_spki(enum vk_alg alg, vk_str der, struct vk_jwk **out, struct vk_err *err);
 /* Returns a new JSON object with the PUBLIC members only: kty, crv/x/y or n/e, kid, alg,
  * use="sig". Caller owns the reference. NULL on allocation failure. */
 json_t *vk_jwk_public_json(const struct vk_jwk *k);

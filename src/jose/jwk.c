@@ -909,3 +909,22 @@ out:
     EVP_MD_CTX_free(mc);
     return rc;
 }
+
+int vk_jwk_from_spki(enum vk_alg alg, vk_str der, struct vk_jwk **out, struct vk_err *err)
+{
+    const unsigned char *p = (const unsigned char *)der.p;
+    EVP_PKEY *pk;
+
+    *out = NULL;
+    if (kty_of(alg) == NULL)
+        return vk_err_set(err, VK_EINVAL, "jwk: unsupported alg");
+    if (der.p == NULL || der.len == 0 || der.len > MAX_PEM_LEN)
+        return vk_err_set(err, VK_EINVAL, "jwk: empty or oversized public key");
+    pk = d2i_PUBKEY(NULL, &p, (long)der.len);
+    if (pk == NULL || p != (const unsigned char *)der.p + der.len) {
+        EVP_PKEY_free(pk);
+        ERR_clear_error();
+        return vk_err_set(err, VK_EINVAL, "jwk: not a SubjectPublicKeyInfo");
+    }
+    return jwk_new(pk, alg, false, VK_STR_NULL, false, out, err);
+}
