@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/limits.h"
 #include "base/str.h"
+#include "jose/x509.h"
 #include "store/store.h"
 
 enum vk_client_auth_method {
@@ -20,11 +21,36 @@ enum vk_client_auth_method {
     VK_CLIENT_AUTH_PUBLIC = 3, /* client_id only (public clients, "none") */
 };
 
+/* A client certificate presented with a request (RFC 8705): by the TLS peer, or forwarded by the
+ * trusted reverse proxy. Borrowed DER, not verified yet. */
+struct vk_client_cert {
+    vk_str der;          /* the client's own certificate; len 0: none presented */
+    const vk_str *chain; /* intermediates the client sent with it (TLS only) */
+    size_t n_chain;
+};
+
 struct vk_client_creds {
     enum vk_client_auth_method method;
     vk_str client_id;
     struct vk_secret secret;
+    const struct vk_client_cert *cert; /* the request's certificate, or NULL */
 };
+
+/* The RFC 8705 §2 methods: the client is identified by client_id and authenticated by the
+ * certificate of its TLS connection. */
+#define VK_AUTH_TLS_CLIENT  "tls_client_auth"
+#define VK_AUTH_SELF_SIGNED "self_signed_tls_client_auth"
+/* The client's registered method is one of the two above. */
+bool vk_client_is_mtls(const struct vk_client *c);
+/* A confidential client (OAuth 2.1 §2.1): it has a secret or authenticates by certificate. */
+bool vk_client_is_confidential(const struct vk_client *c);
+/* Whether `cert` authenticates mTLS client `c` at time `now` (RFC 8705 §2): for
+ * tls_client_auth, a chain to one of the CAs `ca` (vk_x509_verify) and the registered subject DN
+ * or SAN value; for self_signed_tls_client_auth, one of the certificates of the client's
+ * registered JWK Set (x5c), within its validity period. VK_OK; VK_EINVAL or VK_EEXPIRED with
+ * `why` saying what (for the log: no secret, no certificate content). */
+int vk_client_cert_check(const struct vk_client *c, const struct vk_x509_ca *ca,
+                         const struct vk_client_cert *cert, int64_t now, struct vk_err *why);
 
 /* The attempt limiter (auth/limiter.c): counts events per key (a client and source network, an
  * account, an account and network, a device cookie, a network) under a struct vk_limit_policy
@@ -76,16 +102,20 @@ struct vk_client_auth_limits {
 /* Authenticates the client. On VK_OK *out is the client record (arena strings). Failure is
  * VK_EOAUTH with 401 invalid_client (www_auth set when Basic was used), the same answer for an
  * unknown client and a wrong secret. allow_public: whether a public client presenting only its
- * client_id is acceptable at this endpoint. Secrets are compared as SHA-256 digests in constant
+ * client_id is acceptable at this endpoint. A client registered for tls_client_auth or
+ * self_signed_tls_client_auth presents its client_id alone and is authenticated by cr->cert
+ * (vk_client_cert_check with the CAs `ca`, which may be NULL: no tls_client_auth); a refused
+ * certificate is logged with the reason and is not counted as a failed attempt (there is no
+ * secret to guess). Secrets are compared as SHA-256 digests in constant
  * time. A failure against a cached record is re-checked against the store, so a secret rotated a
  * moment ago works at once. Failures are counted (OAuth 2.1 §2.4.1) per client id and source
  * network for existing confidential clients, and per source network for every failure,
  * including unknown client ids, which take no space of their own (docs/security.md).
  * VK_ESTORE/VK_ENOMEM for internal failures. */
 int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_auth_limits *lim,
-                           struct vk_arena *a, const struct vk_client_creds *cr, bool allow_public,
-                           const char *peer, int64_t now, struct vk_client *out,
-                           struct vk_oauth_err *oe);
+                           const struct vk_x509_ca *ca, struct vk_arena *a,
+                           const struct vk_client_creds *cr, bool allow_public, const char *peer,
+                           int64_t now, struct vk_client *out, struct vk_oauth_err *oe);
 
 /* Client ids we issue and accept: 1..VK_MAX_ID_LEN visible ASCII characters. */
 bool vk_client_id_syntax_ok(vk_str id);

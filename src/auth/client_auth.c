@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 
 bool vk_client_id_syntax_ok(vk_str id)
 {
@@ -21,8 +22,14 @@ static int fail(struct vk_oauth_err *oe, const struct vk_client_creds *cr, const
  * client registered, too) belongs here: a mismatch then gets the same answer and the same
  * counting as a wrong secret. */
 static bool creds_match(const struct vk_client_creds *cr, const struct vk_client *c,
-                        bool allow_public)
+                        bool allow_public, const struct vk_x509_ca *ca, int64_t now,
+                        struct vk_err *why)
 {
+    /* RFC 8705 §2: client_id alone in the request, the certificate of the connection as the
+     * credential. A secret (or Basic) sent by such a client is a second method: refused. */
+    if (vk_client_is_mtls(c))
+        return cr->method == VK_CLIENT_AUTH_PUBLIC &&
+               vk_client_cert_check(c, ca, cr->cert, now, why) == VK_OK;
     if (!c->has_secret) /* a public client has no secret to present (OAuth 2.1 §2.4, "none") */
         return cr->method == VK_CLIENT_AUTH_PUBLIC && allow_public;
     if (cr->method == VK_CLIENT_AUTH_PUBLIC)
@@ -48,10 +55,11 @@ static void count_failure(const struct vk_client_auth_limits *lim, vk_str ckey, 
 }
 
 int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_auth_limits *lim,
-                           struct vk_arena *a, const struct vk_client_creds *cr, bool allow_public,
-                           const char *peer, int64_t now, struct vk_client *out,
-                           struct vk_oauth_err *oe)
+                           const struct vk_x509_ca *ca, struct vk_arena *a,
+                           const struct vk_client_creds *cr, bool allow_public, const char *peer,
+                           int64_t now, struct vk_client *out, struct vk_oauth_err *oe)
 {
+    struct vk_err why = {{0}};
     static const uint8_t dummy[VK_DIGEST_LEN];
     memset(out, 0, sizeof *out);
     if (cr->method == VK_CLIENT_AUTH_NONE)
@@ -79,11 +87,11 @@ int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_au
         return fail(oe, cr, "client authentication failed");
     }
     int rc = vk_client_cache_get(cc, a, cr->client_id, now, false, out);
-    if (rc == VK_OK && creds_match(cr, out, allow_public))
+    if (rc == VK_OK && creds_match(cr, out, allow_public, ca, now, &why))
         return VK_OK;
     if (rc == VK_OK || rc == VK_ENOTFOUND) /* maybe stale: ask the store itself */
         rc = vk_client_cache_get(cc, a, cr->client_id, now, true, out);
-    if (rc == VK_OK && creds_match(cr, out, allow_public))
+    if (rc == VK_OK && creds_match(cr, out, allow_public, ca, now, &why))
         return VK_OK;
     if (rc != VK_OK && rc != VK_ENOTFOUND)
         return rc;
@@ -96,6 +104,17 @@ int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_au
         (void)vk_ct_eq_digest(d, dummy);
         if (cr->method != VK_CLIENT_AUTH_PUBLIC)
             count_failure(lim, ckey, akey, false, now);
+    } else if (vk_client_is_mtls(out)) {
+        /* Nothing to guess, so nothing counted; the operator learns why (a certificate that
+         * expired or was reissued under another name is the usual cause). */
+        char m[sizeof why.msg * 4], fp[VK_X5T_LEN + 1] = "-";
+        if (cr->cert != NULL && cr->cert->der.len > 0)
+            vk_x509_thumbprint(cr->cert->der, fp);
+        vk_log_info("event=client.cert_refused client=%s method=%s x5t=%s reason=%s", out->id,
+                    out->auth_method, fp,
+                    vk_log_escape(vk_str_c(why.msg[0] != '\0' ? why.msg : "credentials of another "
+                                                                         "method"),
+                                  m, sizeof m));
     } else if (out->has_secret) {
         count_failure(lim, ckey, akey, true, now);
     }

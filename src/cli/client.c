@@ -9,7 +9,9 @@
 
 #include "auth/auth.h"
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/limits.h"
+#include "jose/x509.h"
 #include "grant/grant.h"
 #include "store/store.h"
 #include "token/token.h"
@@ -19,6 +21,9 @@ static const char usage[] =
     "                           [--scope \"a b\"] [--resource URI]... [--auth-method METHOD]\n"
     "                           [--access-token-ttl SECONDS] [--first-party] [--introspect]\n"
     "                           [--post-logout-redirect-uri URI]... [--id-token-alg RS256|ES256]\n"
+    "                           [--tls-subject-dn DN | --tls-san-dns NAME | --tls-san-uri URI |\n"
+    "                            --tls-san-ip ADDRESS | --tls-san-email ADDRESS]\n"
+    "                           [--jwks FILE | --self-signed-cert FILE...] [--tls-bound-tokens]\n"
     "                           [--data DIR]\n"
     "       valetkey client list | show ID | remove ID | rotate-secret ID [--data DIR]\n"
     "valetkey client SUBCOMMAND --help describes one subcommand.\n";
@@ -39,8 +44,19 @@ static const char help_add[] =
     "  --scope \"a b\"               the scopes the client may ask for\n"
     "  --resource URI              repeatable: resource servers its tokens may be for (RFC 8707);\n"
     "                              without it, only the server's default audience\n"
-    "  --auth-method METHOD        client_secret_basic (default), client_secret_post, or none\n"
-    "                              (public); enforced at /token, /introspect and /revoke\n"
+    "  --auth-method METHOD        client_secret_basic (default), client_secret_post, none\n"
+    "                              (public), tls_client_auth or self_signed_tls_client_auth\n"
+    "                              (RFC 8705: no secret, the TLS client certificate); enforced\n"
+    "                              at /token, /introspect and /revoke\n"
+    "  --tls-subject-dn DN         tls_client_auth: the certificate's subject (RFC 4514, e.g.\n"
+    "                              \"CN=client-a,O=Example\"), issued by a --tls-client-ca CA...\n"
+    "  --tls-san-dns NAME          ...or a dNSName, --tls-san-uri URI, --tls-san-ip ADDRESS,\n"
+    "                              --tls-san-email ADDRESS of its subjectAltName (exactly one)\n"
+    "  --jwks FILE                 self_signed_tls_client_auth: a JWK Set whose keys' x5c hold\n"
+    "                              the client's certificates...\n"
+    "  --self-signed-cert FILE     ...or the PEM certificates themselves (repeatable)\n"
+    "  --tls-bound-tokens          bind the client's tokens to its TLS client certificate\n"
+    "                              (RFC 8705 §3; a public client's refresh tokens too)\n"
     "  --introspect                a resource server: may introspect every access token\n"
     "  --access-token-ttl SECONDS  1..86400, instead of the server's default\n"
     "  --first-party               your own application: no consent page\n"
@@ -97,7 +113,8 @@ static json_t *client_json(const struct vk_client *c, const char *secret)
     if (secret != NULL)
         json_object_set_new(j, "client_secret", json_string(secret));
     json_object_set_new(j, "client_name", json_string(c->name));
-    json_object_set_new(j, "client_type", json_string(c->has_secret ? "confidential" : "public"));
+    json_object_set_new(j, "client_type",
+                        json_string(vk_client_is_confidential(c) ? "confidential" : "public"));
     json_object_set_new(j, "token_endpoint_auth_method", json_string(c->auth_method));
     json_object_set_new(j, "grant_types", split_array(c->grant_types, ' '));
     json_object_set_new(j, "scope", json_string(c->scope));
@@ -110,6 +127,21 @@ static json_t *client_json(const struct vk_client *c, const char *secret)
     json_object_set_new(j, "introspect", json_boolean(c->introspect));
     json_object_set_new(j, "id_token_signed_response_alg", json_string(c->id_token_alg));
     json_object_set_new(j, "client_id_issued_at", json_integer(c->created_at));
+    /* RFC 8705 §2.1.2 and §3.4 metadata, RFC 7591 jwks */
+    enum vk_x509_name_kind k = vk_x509_name_kind_from_str(c->tls_auth_kind);
+    if (k != VK_X509_NONE) {
+        char name[64];
+        snprintf(name, sizeof name, "tls_client_auth_%s", vk_x509_name_kind_str(k));
+        json_object_set_new(j, name, json_string(c->tls_auth_value));
+    }
+    if (c->jwks != NULL && c->jwks[0] != '\0') {
+        json_error_t je;
+        json_t *jw = json_loads(c->jwks, JSON_REJECT_DUPLICATES, &je);
+        if (jw != NULL)
+            json_object_set_new(j, "jwks", jw);
+    }
+    json_object_set_new(j, "tls_client_certificate_bound_access_tokens",
+                        json_boolean(c->tls_bound_tokens));
     return j;
 }
 
@@ -137,18 +169,82 @@ static const char *check_redirect_uri(const char *u)
 struct add_opts {
     char grants[256], redirects[VK_MAX_REDIRECT_URIS * 2048], logout[4096], resources[4096];
     const char *name, *scope, *method, *id_alg;
-    bool is_public, first_party, introspect;
+    bool is_public, first_party, introspect, bound;
     uint64_t ttl;
+    enum vk_x509_name_kind tls_kind; /* tls_client_auth: what the certificate must name */
+    char tls_value[2048];
+    char *jwks;                      /* self_signed_tls_client_auth: malloc'd JSON */
 };
+
+#define MAX_SELF_SIGNED 4
+
+/* A JWK Set file (--jwks), checked for self_signed_tls_client_auth, as compact JSON. */
+static int read_jwks(const char *path, char **out)
+{
+    char *text = NULL;
+    size_t n = 0;
+    struct vk_err err = {{0}};
+    json_error_t je;
+    *out = NULL;
+    if (vk_file_read(path, VK_MAX_JSON_INPUT, &text, &n, &err) != VK_OK)
+        return vk_cli_fail(2, "--jwks: %s", err.msg);
+    int rc = vk_x509_jwks_check((vk_str){text, n}, &err);
+    json_t *j = rc == VK_OK ? json_loadb(text, n, JSON_REJECT_DUPLICATES, &je) : NULL;
+    vk_file_free(text, n);
+    if (rc != VK_OK)
+        return vk_cli_fail(2, "--jwks %s: %s", path, err.msg);
+    *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return *out != NULL ? 0 : vk_cli_fail(1, "out of memory");
+}
+
+/* --self-signed-cert files: a JWK Set with one key per certificate (its public key, x5c). */
+static int jwks_from_certs(const char *const *paths, size_t n, char **out)
+{
+    json_t *keys = json_array(), *set = NULL;
+    struct vk_err err = {{0}};
+    int status = 0;
+    *out = NULL;
+    for (size_t i = 0; i < n && status == 0; i++) {
+        char *pem = NULL;
+        size_t len = 0;
+        json_t *jwk = NULL;
+        if (vk_file_read(paths[i], VK_MAX_PEM_FILE, &pem, &len, &err) != VK_OK ||
+            vk_x509_jwk_from_pem((vk_str){pem, len}, &jwk, &err) != VK_OK)
+            status = vk_cli_fail(2, "--self-signed-cert %s: %s", paths[i], err.msg);
+        else
+            json_array_append_new(keys, jwk);
+        vk_file_free(pem, len);
+    }
+    if (status == 0) {
+        set = json_pack("{s:o}", "keys", keys);
+        keys = NULL;
+        *out = set != NULL ? json_dumps(set, JSON_COMPACT) : NULL;
+        if (*out == NULL)
+            status = vk_cli_fail(1, "out of memory");
+    }
+    json_decref(keys);
+    json_decref(set);
+    return status;
+}
 
 static int parse_add(int argc, char **argv, struct add_opts *o)
 {
     char *grants = o->grants, *redirects = o->redirects, *logout = o->logout,
          *resources = o->resources;
     const char *name = NULL, *scope = "", *method = NULL, *id_alg = "RS256";
-    bool is_public = false, first_party = false, introspect = false;
+    bool is_public = false, first_party = false, introspect = false, bound = false;
     uint64_t ttl = 0;
-    size_t n_redirect = 0;
+    size_t n_redirect = 0, n_certs = 0;
+    const char *jwks_file = NULL, *certs[MAX_SELF_SIGNED];
+    static const struct {
+        const char *flag;
+        enum vk_x509_name_kind kind;
+    } tls_names[] = {{"--tls-subject-dn", VK_X509_SUBJECT_DN},
+                     {"--tls-san-dns", VK_X509_SAN_DNS},
+                     {"--tls-san-uri", VK_X509_SAN_URI},
+                     {"--tls-san-ip", VK_X509_SAN_IP},
+                     {"--tls-san-email", VK_X509_SAN_EMAIL}};
     memset(o, 0, sizeof *o);
     for (int i = 2; i < argc; i++) {
         const char *opt = argv[i];
@@ -159,6 +255,8 @@ static int parse_add(int argc, char **argv, struct add_opts *o)
             first_party = true;
         } else if (strcmp(opt, "--introspect") == 0) {
             introspect = true;
+        } else if (strcmp(opt, "--tls-bound-tokens") == 0) {
+            bound = true;
         } else if (!has_val) {
             fputs(usage, stderr);
             return vk_cli_fail(2, "unknown option or missing value: %s", opt);
@@ -197,6 +295,31 @@ static int parse_add(int argc, char **argv, struct add_opts *o)
                 return vk_cli_fail(2, "post-logout redirect URI '%s' %s", u, why);
             if (append(logout, sizeof o->logout, u, '\n') != 0)
                 return vk_cli_fail(2, "too many post-logout redirect URIs");
+        } else if (strcmp(opt, "--jwks") == 0) {
+            if (jwks_file != NULL)
+                return vk_cli_fail(2, "--jwks is given once");
+            jwks_file = argv[++i];
+        } else if (strcmp(opt, "--self-signed-cert") == 0) {
+            if (n_certs == MAX_SELF_SIGNED)
+                return vk_cli_fail(2, "at most %d --self-signed-cert", MAX_SELF_SIGNED);
+            certs[n_certs++] = argv[++i];
+        } else if (strncmp(opt, "--tls-s", 7) == 0) {
+            size_t k = 0;
+            while (k < sizeof tls_names / sizeof tls_names[0] && strcmp(opt, tls_names[k].flag) != 0)
+                k++;
+            if (k == sizeof tls_names / sizeof tls_names[0]) {
+                fputs(usage, stderr);
+                return vk_cli_fail(2, "unknown option '%s'", opt);
+            }
+            /* RFC 8705 §2.1.2: a client uses exactly one of these. */
+            if (o->tls_kind != VK_X509_NONE)
+                return vk_cli_fail(2, "give one of --tls-subject-dn, --tls-san-dns, "
+                                      "--tls-san-uri, --tls-san-ip, --tls-san-email");
+            struct vk_err err = {{0}};
+            if (vk_x509_name_normalize(tls_names[k].kind, argv[++i], o->tls_value,
+                                       sizeof o->tls_value, &err) != VK_OK)
+                return vk_cli_fail(2, "%s: %s", opt, err.msg);
+            o->tls_kind = tls_names[k].kind;
         } else if (strcmp(opt, "--resource") == 0) {
             const char *u = argv[++i];
             if (!vk_resource_syntax_ok(vk_str_c(u)))
@@ -218,12 +341,21 @@ static int parse_add(int argc, char **argv, struct add_opts *o)
                                                      : "client_credentials");
     if (method == NULL)
         method = is_public ? "none" : "client_secret_basic";
+    bool tls_auth = strcmp(method, VK_AUTH_TLS_CLIENT) == 0;
+    bool self_signed = strcmp(method, VK_AUTH_SELF_SIGNED) == 0;
     if (strcmp(method, "none") == 0)
         is_public = true;
     else if (strcmp(method, "client_secret_basic") != 0 &&
-             strcmp(method, "client_secret_post") != 0)
-        return vk_cli_fail(2, "--auth-method must be client_secret_basic, client_secret_post "
-                              "or none");
+             strcmp(method, "client_secret_post") != 0 && !tls_auth && !self_signed)
+        return vk_cli_fail(2, "--auth-method must be client_secret_basic, client_secret_post, "
+                              "none, tls_client_auth or self_signed_tls_client_auth");
+    if (tls_auth != (o->tls_kind != VK_X509_NONE))
+        return vk_cli_fail(2, "tls_client_auth needs exactly one of --tls-subject-dn, "
+                              "--tls-san-dns, --tls-san-uri, --tls-san-ip, --tls-san-email, and "
+                              "they are for tls_client_auth only");
+    if (self_signed != (jwks_file != NULL || n_certs > 0) || (jwks_file != NULL && n_certs > 0))
+        return vk_cli_fail(2, "self_signed_tls_client_auth needs its certificates: --jwks FILE "
+                              "or --self-signed-cert FILE (and they are for that method only)");
     if (is_public && strcmp(method, "none") != 0)
         return vk_cli_fail(2, "a public client has no secret: its auth method is none");
     /* RFC 7662 §2.1: the introspection endpoint requires client authentication. */
@@ -243,7 +375,12 @@ static int parse_add(int argc, char **argv, struct add_opts *o)
     o->is_public = is_public;
     o->first_party = first_party;
     o->introspect = introspect;
+    o->bound = bound;
     o->ttl = ttl;
+    if (jwks_file != NULL)
+        return read_jwks(jwks_file, &o->jwks);
+    if (n_certs > 0)
+        return jwks_from_certs(certs, n_certs, &o->jwks);
     return 0;
 }
 
@@ -268,8 +405,13 @@ static int cmd_add(struct vk_store *st, const struct add_opts *o)
         .introspect = o->introspect,
         .created_at = vk_now(),
         .id_token_alg = o->id_alg,
+        .jwks = o->jwks != NULL ? o->jwks : "",
+        .tls_auth_kind = vk_x509_name_kind_str(o->tls_kind),
+        .tls_auth_value = o->tls_value,
+        .tls_bound_tokens = o->bound,
     };
-    if (!o->is_public) {
+    /* A confidential client gets a secret unless a certificate is its credential (RFC 8705). */
+    if (!o->is_public && !vk_client_is_mtls(&c)) {
         if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, c.secret_digest) !=
             VK_OK)
             return vk_cli_fail(1, "no randomness");
@@ -279,7 +421,7 @@ static int cmd_add(struct vk_store *st, const struct add_opts *o)
     if (st->ops->client_put(st, &c, &err) != VK_OK)
         return vk_cli_fail(1, "%s", err.msg);
     /* The secret is shown exactly once, here; the store keeps only its SHA-256. */
-    vk_cli_print_json(client_json(&c, o->is_public ? NULL : secret));
+    vk_cli_print_json(client_json(&c, c.has_secret ? secret : NULL));
     vk_wipe(secret, sizeof secret);
     return 0;
 }
@@ -357,7 +499,10 @@ int vk_cmd_client(int argc, char **argv)
                 status = 0;
             }
         } else if (!c.has_secret) {
-            status = vk_cli_fail(1, "a public client has no secret to rotate");
+            status = vk_cli_fail(1, vk_client_is_mtls(&c)
+                                        ? "the client authenticates by certificate: no secret to "
+                                          "rotate"
+                                        : "a public client has no secret to rotate");
         } else {
             char secret[96];
             uint8_t digest[VK_DIGEST_LEN];
@@ -376,5 +521,7 @@ int vk_cmd_client(int argc, char **argv)
     }
     vk_arena_clear(&a);
     vk_store_close(st);
+    free(add.jwks);
+    add.jwks = NULL;
     return status;
 }

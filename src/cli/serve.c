@@ -17,7 +17,9 @@
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/file.h"
 #include "base/log.h"
+#include "jose/x509.h"
 #include "grant/grant.h"
 #include "http/server.h"
 #include "http/tls.h"
@@ -276,6 +278,22 @@ int vk_cmd_serve(int argc, char **argv)
         if (vk_tls_new(&to, &tls, &err) != VK_OK)
             return vk_cli_fail(2, "%s", err.msg);
     }
+    if (cfg.tls_client_ca[0] != '\0') {
+        /* The app loads it for good (vk_app_init); a bad file is a usage error, found before
+         * the data directory is touched. */
+        char *pem = NULL;
+        size_t n = 0;
+        struct vk_x509_ca *ca = NULL;
+        int rc = vk_file_read(cfg.tls_client_ca, VK_MAX_PEM_FILE, &pem, &n, &err);
+        if (rc == VK_OK)
+            rc = vk_x509_ca_load((vk_str){pem, n}, &ca, &err);
+        vk_x509_ca_free(ca);
+        vk_file_free(pem, n);
+        if (rc != VK_OK) {
+            vk_tls_free(tls);
+            return vk_cli_fail(2, "tls_client_ca %s: %s", cfg.tls_client_ca, err.msg);
+        }
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -334,6 +352,7 @@ int vk_cmd_serve(int argc, char **argv)
     ho.exempt_addr = cfg.trusted_proxy;
     ho.tls = tls;
     ho.request_client_cert = cfg.tls_request_client_cert;
+    ho.client_ca_pem = app.client_ca_pem; /* the CA names the certificate request lists */
     ho.router = &vk_oauth_router;
     ho.app = &app;
     ho.on_done = vk_metrics_record;
@@ -343,8 +362,12 @@ int vk_cmd_serve(int argc, char **argv)
         goto out;
     }
     vk_log_start_async();
-    vk_log_info("event=server.started listen=%s issuer=%s store=%s tls=%s", bound, issuer,
-                st->ops->name, tls != NULL ? "on" : "off");
+    vk_log_info("event=server.started listen=%s issuer=%s store=%s tls=%s client_certs=%s", bound,
+                issuer, st->ops->name, tls != NULL ? "on" : "off",
+                !app.client_certs             ? "off"
+                : cfg.client_cert_header[0]   ? "proxy_header"
+                : app.client_ca != NULL       ? "requested_with_ca"
+                                              : "requested");
     if (tls != NULL) {
         char desc[400];
         vk_tls_describe(tls, desc, sizeof desc);

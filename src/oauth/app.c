@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store *st,
                 const char *issuer, int64_t now, struct vk_err *err)
 {
@@ -55,6 +57,24 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
             vk_err_set(err, rc, "cannot create the attempt limiters");
             goto fail;
         }
+    }
+    /* RFC 8705: certificates reach the server when it asks for them in its own handshakes, or
+     * from the proxy that terminates TLS. */
+    app->client_certs = (cfg->tls_cert[0] != '\0' &&
+                         (cfg->tls_request_client_cert || cfg->tls_client_ca[0] != '\0')) ||
+                        cfg->client_cert_header[0] != '\0';
+    if (cfg->tls_client_ca[0] != '\0') {
+        size_t n = 0;
+        rc = vk_file_read(cfg->tls_client_ca, VK_MAX_PEM_FILE, &app->client_ca_pem, &n, err);
+        if (rc == VK_OK) {
+            rc = vk_x509_ca_load((vk_str){app->client_ca_pem, n}, &app->client_ca, err);
+            if (rc != VK_OK) {
+                struct vk_err why = *err;
+                vk_err_set(err, rc, "%s: %s", cfg->tls_client_ca, why.msg);
+            }
+        }
+        if (rc != VK_OK)
+            goto fail;
     }
     rc = vk_client_cache_new(st, &app->clients);
     if (rc != VK_OK) {
@@ -119,5 +139,7 @@ void vk_app_clear(struct vk_app *app)
     vk_auth_limiter_free(app->login_limits.ok_addr);
     vk_client_cache_free(app->clients);
     vk_keyring_free(app->keys);
+    vk_x509_ca_free(app->client_ca);
+    free(app->client_ca_pem);
     memset(app, 0, sizeof *app);
 }

@@ -62,6 +62,11 @@ struct vk_app {
     uint8_t device_key[VK_DIGEST_LEN]; /* HMAC key for device cookies, shared by all nodes (as
                                           csrf_key) */
     const char *device_cookie;
+    /* Mutual TLS (RFC 8705). */
+    bool client_certs;            /* client certificates can reach the server: TLS here with
+                                     certificates requested, or a forwarding proxy's header */
+    struct vk_x509_ca *client_ca; /* --tls-client-ca: the CAs of tls_client_auth; NULL: none */
+    char *client_ca_pem;          /* its file, for the TLS layer's certificate request */
 };
 
 /* Builds the app on an open store: the keyring (creating the first signing keys when there are
@@ -94,10 +99,19 @@ bool vk_oauth_from_trusted_proxy(const struct vk_app *app, const struct vk_reque
 /* The `aud` of tokens whose request names no resource, for a client without registered resources:
  * the configured audience, else the issuer. The only resource such a client may request. */
 const char *vk_oauth_default_audience(const struct vk_app *app);
-/* Reads credentials and authenticates the client in one step. */
+/* The request's client certificate (RFC 8705): from the trusted proxy's client_cert_header when
+ * the request comes from --trusted-proxy and that header is configured (then ONLY from it: the
+ * proxy's own TLS certificate is not its clients'); otherwise the certificate of the TLS
+ * handshake with this server. The header from any other peer is ignored (RFC 9700 §4.13).
+ * VK_OK with out->der.len == 0 when there is none; VK_EOAUTH (400 invalid_request) for a
+ * forwarded certificate that does not decode or a repeated header. Arena memory. */
+int vk_oauth_client_cert(const struct vk_app *app, const struct vk_request *rq,
+                         struct vk_client_cert *out, struct vk_oauth_err *oe);
+/* Reads credentials and authenticates the client in one step (a certificate for the RFC 8705
+ * methods). `cert`, when not NULL, receives the request's client certificate (also on error). */
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,
-                          struct vk_oauth_err *oe);
+                          struct vk_client_cert *cert, struct vk_oauth_err *oe);
 /* Writes the RFC 6749 §5.2 error response for oe (401 + WWW-Authenticate when oe->www_auth). */
 int vk_oauth_error_response(const struct vk_request *rq, struct vk_response *rs,
                             const struct vk_oauth_err *oe);

@@ -128,6 +128,77 @@ const char *vk_oauth_default_audience(const struct vk_app *app)
     return app->cfg->audience[0] != '\0' ? app->cfg->audience : app->issuer;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decoding of a forwarded certificate (nginx's $ssl_client_escaped_cert): %XX only.
+ * '+' is a base64 character here, not a space. */
+static int pct_decode(struct vk_arena *a, vk_str in, vk_str *out)
+{
+    char *p = vk_arena_alloc(a, in.len + 1);
+    size_t n = 0;
+    if (p == NULL)
+        return VK_ENOMEM;
+    for (size_t i = 0; i < in.len; i++) {
+        if (in.p[i] != '%') {
+            p[n++] = in.p[i];
+            continue;
+        }
+        int h = i + 2 < in.len ? hexval(in.p[i + 1]) : -1;
+        int l = i + 2 < in.len ? hexval(in.p[i + 2]) : -1;
+        if (h < 0 || l < 0)
+            return VK_EINVAL;
+        p[n++] = (char)(h * 16 + l);
+        i += 2;
+    }
+    p[n] = '\0';
+    *out = (vk_str){p, n};
+    return VK_OK;
+}
+
+int vk_oauth_client_cert(const struct vk_app *app, const struct vk_request *rq,
+                         struct vk_client_cert *out, struct vk_oauth_err *oe)
+{
+    const char *hdr = app->cfg->client_cert_header;
+    memset(out, 0, sizeof *out);
+    if (hdr[0] != '\0' && vk_oauth_from_trusted_proxy(app, rq)) {
+        /* RFC 9700 §4.13: believed only from the proxy, which must overwrite it on every
+         * request (docs/security.md shows the nginx configuration). A repeated header means the
+         * proxy passed one through from its client: refused rather than guessed at. */
+        vk_str v, pem;
+        if (vk_request_header_count(rq, hdr) > 1)
+            return vk_oauth_fail(oe, 400, "invalid_request",
+                                 "repeated client certificate header");
+        if (!vk_request_header(rq, hdr, &v) || v.len == 0)
+            return VK_OK; /* the proxy's client presented none */
+        int rc = pct_decode(rq->arena, v, &pem);
+        if (rc == VK_OK)
+            rc = vk_x509_pem_decode(rq->arena, pem, &out->der);
+        if (rc == VK_ENOMEM)
+            return rc;
+        if (rc != VK_OK) {
+            out->der = VK_STR_NULL;
+            return vk_oauth_fail(oe, 400, "invalid_request",
+                                 "the forwarded client certificate does not decode");
+        }
+        return VK_OK;
+    }
+    if (rq->n_client_certs > 0) {
+        out->der = rq->client_certs[0];
+        out->chain = rq->client_certs + 1;
+        out->n_chain = rq->n_client_certs - 1;
+    }
+    return VK_OK;
+}
+
 static const char *method_name(enum vk_client_auth_method m)
 {
     switch (m) {
@@ -145,14 +216,20 @@ static const char *method_name(enum vk_client_auth_method m)
 
 int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
                           const struct vk_params *ps, bool allow_public, struct vk_client *client,
-                          struct vk_oauth_err *oe)
+                          struct vk_client_cert *cert, struct vk_oauth_err *oe)
 {
     struct vk_client_creds cr;
-    int rc = vk_oauth_client_creds(rq, ps, &cr, oe);
+    struct vk_client_cert own;
+    if (cert == NULL)
+        cert = &own;
+    int rc = vk_oauth_client_cert(app, rq, cert, oe);
+    if (rc == VK_OK)
+        rc = vk_oauth_client_creds(rq, ps, &cr, oe);
     if (rc != VK_OK)
         return rc;
-    rc = vk_client_authenticate(app->clients, &app->client_limits, rq->arena, &cr, allow_public,
-                                vk_oauth_peer(app, rq), rq->now, client, oe);
+    cr.cert = cert;
+    rc = vk_client_authenticate(app->clients, &app->client_limits, app->client_ca, rq->arena, &cr,
+                                allow_public, vk_oauth_peer(app, rq), rq->now, client, oe);
     if (rc != VK_OK)
         return rc;
     /* The registered token_endpoint_auth_method is enforced (RFC 7591 §2, OAuth 2.1 §2.4): a
@@ -163,6 +240,10 @@ int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
      * either way, has been counted already), so counting would only lock out a misconfigured
      * client without slowing any guessing. */
     const char *used = method_name(cr.method);
+    /* client_id alone: for an RFC 8705 client that is its method, and the certificate has just
+     * been checked for it (auth/client_auth.c). */
+    if (cr.method == VK_CLIENT_AUTH_PUBLIC && vk_client_is_mtls(client))
+        used = client->auth_method;
     if (client->auth_method == NULL || strcmp(used, client->auth_method) != 0) {
         vk_log_info("event=client.auth_method_refused client=%s used=%s registered=%s",
                     client->id, used, client->auth_method != NULL ? client->auth_method : "-");

@@ -28,17 +28,31 @@ static json_t *url(const char *issuer, const char *path)
     return j;
 }
 
-/* The members both documents share (RFC 8414 §2, OpenID Connect Discovery §3). */
-static json_t *common_metadata(const char *iss)
+/* The client authentication methods the server accepts: the RFC 8705 ones only when
+ * certificates can reach it, tls_client_auth only with CAs to check them against. */
+static json_t *auth_methods(const struct vk_app *app, bool with_none)
 {
+    json_t *a = json_array();
+    static const char *const secret[] = {"client_secret_basic", "client_secret_post", NULL};
+    for (const char *const *m = secret; a != NULL && *m != NULL; m++)
+        json_array_append_new(a, json_string(*m));
+    if (app->client_certs && app->client_ca != NULL)
+        json_array_append_new(a, json_string("tls_client_auth"));
+    if (app->client_certs)
+        json_array_append_new(a, json_string("self_signed_tls_client_auth"));
+    if (with_none)
+        json_array_append_new(a, json_string("none"));
+    return a;
+}
+
+/* The members both documents share (RFC 8414 §2, OpenID Connect Discovery §3). */
+static json_t *common_metadata(const struct vk_app *app)
+{
+    const char *iss = app->issuer;
     static const char *const grants[] = {"authorization_code", "refresh_token",
                                          "client_credentials", NULL};
-    /* Every method the server accepts; each client may use only the one it is registered with
-     * (vk_oauth_authenticate), as RFC 8414 §2 and RFC 7591 §2 intend. */
-    static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
-                                               "none", NULL};
-    static const char *const introspect_auth[] = {"client_secret_basic", "client_secret_post",
-                                                  NULL};
+    /* Every method the server accepts (auth_methods); each client may use only the one it is
+     * registered with (vk_oauth_authenticate), as RFC 8414 §2 and RFC 7591 §2 intend. */
     static const char *const access_algs[] = {"ES256", NULL};
     static const char *const id_algs[] = {"RS256", "ES256", NULL};
     static const char *const pkce[] = {"S256", NULL};
@@ -70,10 +84,13 @@ static json_t *common_metadata(const char *iss)
     json_object_set_new(m, "grant_types_supported", strings(grants));
     json_object_set_new(m, "subject_types_supported", strings(subjects));
     json_object_set_new(m, "id_token_signing_alg_values_supported", strings(id_algs));
-    json_object_set_new(m, "token_endpoint_auth_methods_supported", strings(auth_methods));
+    json_object_set_new(m, "token_endpoint_auth_methods_supported", auth_methods(app, true));
     json_object_set_new(m, "introspection_endpoint_auth_methods_supported",
-                        strings(introspect_auth));
-    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", strings(auth_methods));
+                        auth_methods(app, false));
+    json_object_set_new(m, "revocation_endpoint_auth_methods_supported", auth_methods(app, true));
+    /* RFC 8705 §3.3: certificate-bound access tokens, for clients registered for them. */
+    if (app->client_certs)
+        json_object_set_new(m, "tls_client_certificate_bound_access_tokens", json_true());
     json_object_set_new(m, "access_token_signing_alg_values_supported", strings(access_algs));
     json_object_set_new(m, "code_challenge_methods_supported", strings(pkce));
     json_object_set_new(m, "authorization_response_iss_parameter_supported", json_true());
@@ -87,7 +104,7 @@ static json_t *common_metadata(const char *iss)
 
 int vk_discovery_build(struct vk_app *app)
 {
-    json_t *m = common_metadata(app->issuer);
+    json_t *m = common_metadata(app);
     if (m == NULL)
         return VK_ENOMEM;
     app->discovery_json = json_dumps(m, JSON_COMPACT);

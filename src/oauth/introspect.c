@@ -80,6 +80,9 @@ active:;
     json_object_set_new(resp, "exp", json_integer(rt.expires_at));
     json_object_set_new(resp, "iat", json_integer(rt.created_at));
     json_object_set_new(resp, "token_type", json_string("refresh_token"));
+    /* RFC 8705 §3.2: the certificate a public client's refresh tokens are bound to. */
+    if (g.cnf_x5t != NULL && g.cnf_x5t[0] != '\0')
+        json_object_set_new(resp, "cnf", json_pack("{s:s}", "x5t#S256", g.cnf_x5t));
     char *s = json_dumps(resp, JSON_COMPACT);
     json_decref(resp);
     char *body = s != NULL ? vk_arena_strdup(rq->arena, vk_str_c(s)) : NULL;
@@ -119,7 +122,7 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
     int rc = vk_oauth_read_form(rq, NULL, &ps, &oe);
     if (rc != VK_OK)
         goto out;
-    rc = vk_oauth_authenticate(app, rq, &ps, false, &client, &oe);
+    rc = vk_oauth_authenticate(app, rq, &ps, false, &client, NULL, &oe);
     if (rc != VK_OK)
         goto out;
     rs->log_client = client.id;
@@ -159,10 +162,11 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
         rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
         goto out;
     }
-    /* RFC 7662 §2.2: copy the members a resource server needs from the verified claims. */
+    /* RFC 7662 §2.2: copy the members a resource server needs from the verified claims; cnf so
+     * that it can check a certificate-bound token (RFC 8705 §3.2). */
     json_t *resp = json_object();
     static const char *const copy[] = {"scope", "client_id", "sub", "aud", "iss",
-                                       "exp",   "iat",       "nbf", "jti"};
+                                       "exp",   "iat",       "nbf", "jti", "cnf"};
     if (resp == NULL) {
         rc = VK_ENOMEM;
         goto out;

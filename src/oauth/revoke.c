@@ -21,7 +21,7 @@ int vk_ep_revoke(void *appv, const struct vk_request *rq, struct vk_response *rs
     if (rc != VK_OK)
         goto out;
     /* Public clients may revoke their own tokens by presenting client_id (RFC 7009 §2.1). */
-    rc = vk_oauth_authenticate(app, rq, &ps, true, &client, &oe);
+    rc = vk_oauth_authenticate(app, rq, &ps, true, &client, NULL, &oe);
     if (rc != VK_OK)
         goto out;
     rs->log_client = client.id;

@@ -68,10 +68,29 @@ static int decide_audience(struct vk_app *app, const struct vk_request *rq,
     return VK_OK;
 }
 
+/* RFC 8705 §3: a client registered for certificate-bound tokens
+ * (tls_client_certificate_bound_access_tokens) gets tokens bound to the certificate it presents,
+ * and must present one: without it the token would be a plain bearer token after all. *x5t is
+ * the binding (x5t#S256) or "" for none. */
+static int decide_binding(const struct vk_client *c, const struct vk_client_cert *cert,
+                          char x5t[VK_X5T_LEN + 1], struct vk_oauth_err *oe)
+{
+    x5t[0] = '\0';
+    if (!c->tls_bound_tokens)
+        return VK_OK;
+    if (cert == NULL || cert->der.len == 0)
+        return vk_oauth_fail(oe, 400, "invalid_request",
+                             "this client's tokens are bound to its TLS client certificate: "
+                             "present one");
+    vk_x509_thumbprint(cert->der, x5t);
+    return VK_OK;
+}
+
 /* Mints an access token into the arena. *jti_out receives its jti, *exp its expiry. */
 static int mint_access(struct vk_app *app, const struct vk_request *rq, const struct vk_client *c,
                        const char *sub, const char *scope, const char **aud, size_t n_aud,
-                       char jti[VK_JTI_LEN + 1], int64_t *exp, const char **out)
+                       const char *cnf_x5t, char jti[VK_JTI_LEN + 1], int64_t *exp,
+                       const char **out)
 {
     int64_t ttl = c->access_token_ttl > 0 ? c->access_token_ttl : app->cfg->access_token_ttl;
     if (vk_jti_new(jti) != VK_OK)
@@ -87,6 +106,7 @@ static int mint_access(struct vk_app *app, const struct vk_request *rq, const st
         .jti = jti,
         .iat = rq->now,
         .exp = *exp,
+        .cnf_x5t = cnf_x5t != NULL && cnf_x5t[0] != '\0' ? cnf_x5t : NULL,
     };
     struct vk_buf b;
     struct vk_err err = {{0}};
@@ -130,24 +150,28 @@ static char *token_body(struct vk_arena *a, const char *access, int64_t expires_
 
 static int grant_client_credentials(struct vk_app *app, const struct vk_request *rq,
                                     const struct vk_params *ps, const struct vk_client *c,
-                                    struct vk_response *rs, struct vk_oauth_err *oe)
+                                    const struct vk_client_cert *cert, struct vk_response *rs,
+                                    struct vk_oauth_err *oe)
 {
     vk_str scope;
     const char *granted = NULL, **aud = NULL, *access = NULL;
     size_t n_aud = 0;
-    char jti[VK_JTI_LEN + 1];
+    char jti[VK_JTI_LEN + 1], x5t[VK_X5T_LEN + 1];
     int64_t exp;
     /* OAuth 2.1 §4.2: only confidential clients may use client credentials. */
-    if (!c->has_secret || !vk_client_has_grant(vk_str_c(c->grant_types), "client_credentials"))
+    if (!vk_client_is_confidential(c) ||
+        !vk_client_has_grant(vk_str_c(c->grant_types), "client_credentials"))
         return vk_oauth_fail(oe, 400, "unauthorized_client",
                              "the client is not allowed to use this grant type");
     size_t ns = vk_params_get(ps, "scope", &scope);
     int rc = vk_scope_decide(rq->arena, ns > 0, scope, vk_str_c(c->scope), &granted, oe);
     if (rc == VK_OK)
         rc = decide_audience(app, rq, ps, c, NULL, &aud, &n_aud, oe);
+    if (rc == VK_OK)
+        rc = decide_binding(c, cert, x5t, oe);
     /* RFC 9068 §2.2: sub is the client itself when no resource owner is involved. */
     if (rc == VK_OK)
-        rc = mint_access(app, rq, c, c->id, granted, aud, n_aud, jti, &exp, &access);
+        rc = mint_access(app, rq, c, c->id, granted, aud, n_aud, x5t, jti, &exp, &access);
     if (rc != VK_OK)
         return rc;
     char *body = token_body(rq->arena, access, exp - rq->now, granted, NULL, NULL);
@@ -224,7 +248,8 @@ static int new_refresh(struct vk_app *app, const struct vk_request *rq, const ch
 
 static int grant_authorization_code(struct vk_app *app, const struct vk_request *rq,
                                     const struct vk_params *ps, const struct vk_client *c,
-                                    struct vk_response *rs, struct vk_oauth_err *oe)
+                                    const struct vk_client_cert *cert, struct vk_response *rs,
+                                    struct vk_oauth_err *oe)
 {
     vk_str code, redirect, verifier;
     struct vk_code cd;
@@ -257,13 +282,15 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
 
     const char **aud = NULL, *access = NULL, *id_token = NULL;
     size_t n_aud = 0;
-    char jti[VK_JTI_LEN + 1], refresh[80];
+    char jti[VK_JTI_LEN + 1], refresh[80], x5t[VK_X5T_LEN + 1];
     int64_t exp;
     rc = decide_audience(app, rq, ps, c, cd.resources, &aud, &n_aud, oe);
     if (rc == VK_OK)
         rc = add_issuer_audience(app, rq->arena, cd.scope, &aud, &n_aud);
     if (rc == VK_OK)
-        rc = mint_access(app, rq, c, cd.user_id, cd.scope, aud, n_aud, jti, &exp, &access);
+        rc = decide_binding(c, cert, x5t, oe);
+    if (rc == VK_OK)
+        rc = mint_access(app, rq, c, cd.user_id, cd.scope, aud, n_aud, x5t, jti, &exp, &access);
     if (rc == VK_OK && has_scope(cd.scope, "openid"))
         rc = mint_id_token(app, rq, c, cd.user_id, cd.nonce, cd.auth_time, access, &id_token);
     if (rc != VK_OK)
@@ -278,6 +305,10 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
         .auth_time = cd.auth_time,
         .created_at = rq->now,
         .expires_at = rq->now + app->cfg->refresh_token_ttl,
+        /* RFC 8705 §4 (checklist #35): a public client's refresh tokens are bound to the
+         * certificate its access tokens are; a confidential client's are bound to its client
+         * authentication already, and may outlive a certificate it renews. */
+        .cnf_x5t = vk_client_is_confidential(c) ? "" : x5t,
     };
     struct vk_refresh rt;
     bool with_refresh = vk_client_has_grant(vk_str_c(c->grant_types), "refresh_token");
@@ -313,7 +344,8 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
 
 static int grant_refresh_token(struct vk_app *app, const struct vk_request *rq,
                                const struct vk_params *ps, const struct vk_client *c,
-                               struct vk_response *rs, struct vk_oauth_err *oe)
+                               const struct vk_client_cert *cert, struct vk_response *rs,
+                               struct vk_oauth_err *oe)
 {
     vk_str presented, scope;
     struct vk_refresh old;
@@ -339,6 +371,18 @@ again:
             return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc != VK_OK)
             return rc;
+        /* RFC 8705 §4: a bound family is usable only with its certificate, checked before
+         * anything else (a grace-window answer too). Without it the token is worthless, so its
+         * presentation revokes nothing. */
+        if (g.cnf_x5t != NULL && g.cnf_x5t[0] != '\0') {
+            char x5t[VK_X5T_LEN + 1] = "";
+            if (cert != NULL && cert->der.len > 0)
+                vk_x509_thumbprint(cert->der, x5t);
+            if (strcmp(x5t, g.cnf_x5t) != 0)
+                return vk_oauth_fail(oe, 400, "invalid_grant",
+                                     "the refresh token is bound to another TLS client "
+                                     "certificate");
+        }
         rc = vk_refresh_decide(&old, &g, vk_str_c(c->id), vk_request_now_ms(rq), &verdict, oe);
         if (verdict == VK_REFRESH_REUSE) {
             /* checklist #35: a used refresh token came back: revoke the whole family. */
@@ -366,7 +410,7 @@ again:
     /* Scope may narrow, never widen (RFC 6749 §6); the grant keeps its scope (checklist #37). */
     const char *granted = NULL, **aud = NULL, *access = NULL;
     size_t n_aud = 0;
-    char jti[VK_JTI_LEN + 1], refresh[80];
+    char jti[VK_JTI_LEN + 1], refresh[80], x5t[VK_X5T_LEN + 1];
     int64_t exp;
     size_t ns = vk_params_get(ps, "scope", &scope);
     int rc = vk_scope_decide(rq->arena, ns > 0, scope, vk_str_c(g.scope), &granted, oe);
@@ -375,7 +419,9 @@ again:
     if (rc == VK_OK)
         rc = add_issuer_audience(app, rq->arena, granted, &aud, &n_aud);
     if (rc == VK_OK)
-        rc = mint_access(app, rq, c, g.user_id, granted, aud, n_aud, jti, &exp, &access);
+        rc = decide_binding(c, cert, x5t, oe);
+    if (rc == VK_OK)
+        rc = mint_access(app, rq, c, g.user_id, granted, aud, n_aud, x5t, jti, &exp, &access);
     struct vk_refresh next;
     if (rc == VK_OK)
         rc = new_refresh(app, rq, g.id, g.expires_at, &next, refresh, sizeof refresh);
@@ -416,6 +462,7 @@ int vk_ep_token(void *appv, const struct vk_request *rq, struct vk_response *rs)
     struct vk_app *app = appv;
     struct vk_params ps;
     struct vk_client client;
+    struct vk_client_cert cert;
     struct vk_oauth_err oe = {0};
     vk_str gt;
 
@@ -426,16 +473,16 @@ int vk_ep_token(void *appv, const struct vk_request *rq, struct vk_response *rs)
         rc = vk_oauth_fail(&oe, 400, "invalid_request", "grant_type is required");
         goto out;
     }
-    rc = vk_oauth_authenticate(app, rq, &ps, true, &client, &oe);
+    rc = vk_oauth_authenticate(app, rq, &ps, true, &client, &cert, &oe);
     if (rc != VK_OK)
         goto out;
     rs->log_client = client.id;
     if (vk_str_eq_lit(gt, "client_credentials")) {
-        rc = grant_client_credentials(app, rq, &ps, &client, rs, &oe);
+        rc = grant_client_credentials(app, rq, &ps, &client, &cert, rs, &oe);
     } else if (vk_str_eq_lit(gt, "authorization_code")) {
-        rc = grant_authorization_code(app, rq, &ps, &client, rs, &oe);
+        rc = grant_authorization_code(app, rq, &ps, &client, &cert, rs, &oe);
     } else if (vk_str_eq_lit(gt, "refresh_token")) {
-        rc = grant_refresh_token(app, rq, &ps, &client, rs, &oe);
+        rc = grant_refresh_token(app, rq, &ps, &client, &cert, rs, &oe);
     } else {
         rc = vk_oauth_fail(&oe, 400, "unsupported_grant_type", "unknown grant_type");
     }

@@ -80,6 +80,31 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
         rc = bearer_error(rq, rs, 401, "invalid_token", "the access token is not valid");
         goto out;
     }
+    /* RFC 8705 §3: a certificate-bound token is good only on a connection that presents that
+     * certificate. A confirmation method we cannot check counts as a mismatch. */
+    json_t *cnf = json_object_get(jws.payload, "cnf");
+    if (cnf != NULL) {
+        struct vk_client_cert cert;
+        struct vk_oauth_err oe = {0};
+        char x5t[VK_X5T_LEN + 1] = "";
+        json_t *want = json_object_get(cnf, "x5t#S256");
+        rc = vk_oauth_client_cert(app, rq, &cert, &oe);
+        if (rc == VK_EOAUTH) {
+            rc = bearer_error(rq, rs, 400, "invalid_request", oe.description);
+            goto out;
+        }
+        if (rc != VK_OK)
+            goto out;
+        if (cert.der.len > 0)
+            vk_x509_thumbprint(cert.der, x5t);
+        if (!json_is_string(want) || json_object_size(cnf) != 1 ||
+            strcmp(json_string_value(want), x5t) != 0) {
+            rc = bearer_error(rq, rs, 401, "invalid_token",
+                              "the access token is bound to a TLS client certificate that was not "
+                              "presented");
+            goto out;
+        }
+    }
     /* checklist #56: only tokens meant for this server (aud names the issuer). */
     json_t *aud = json_object_get(jws.payload, "aud");
     bool for_us = json_is_string(aud) && strcmp(json_string_value(aud), app->issuer) == 0;

@@ -87,9 +87,12 @@ static void fields(const struct vk_client *c, const char **v)
     v[6] = c->post_logout_redirect_uris;
     v[7] = c->resources;
     v[8] = c->id_token_alg;
+    v[9] = c->jwks;
+    v[10] = c->tls_auth_kind;
+    v[11] = c->tls_auth_value;
 }
 
-#define NFIELDS 9
+#define NFIELDS 12
 
 static void set_fields(struct vk_client *c, char **v)
 {
@@ -102,6 +105,9 @@ static void set_fields(struct vk_client *c, char **v)
     c->post_logout_redirect_uris = v[6];
     c->resources = v[7];
     c->id_token_alg = v[8];
+    c->jwks = v[9];
+    c->tls_auth_kind = v[10];
+    c->tls_auth_value = v[11];
 }
 
 static struct entry *entry_new(const struct vk_client *c)

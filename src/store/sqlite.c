@@ -99,13 +99,13 @@ enum stmt_id {
 #define CLIENT_COLS                                                                                \
     "id, name, secret_digest, auth_method, grant_types, scope, redirect_uris, "                    \
     "post_logout_redirect_uris, resources, access_token_ttl, first_party, created_at, "         \
-    "id_token_alg, introspect"
+    "id_token_alg, introspect, jwks, tls_auth_kind, tls_auth_value, tls_bound_tokens"
 
 #define USER_COLS "id, username, password_hash, claims, created_at, password_changed_at"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_CLIENT_PUT] = "INSERT INTO clients (" CLIENT_COLS ") "
-                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE id = ?",
     [S_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY created_at, id",
     [S_CLIENT_DELETE] = "DELETE FROM clients WHERE id = ?",
@@ -175,10 +175,10 @@ static const char *const stmt_sql[S_COUNT] = {
                    "FROM codes WHERE digest = ?",
     [S_CODE_MARK_USED] = "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at = 0",
     [S_GRANT_PUT] = "INSERT INTO grants (id, client_id, user_id, scope, resources, session_id, "
-                    "auth_time, created_at, expires_at, access_jti, access_exp) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "auth_time, created_at, expires_at, access_jti, access_exp, cnf_x5t) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_GRANT_GET] = "SELECT id, client_id, user_id, scope, resources, session_id, auth_time, "
-                    "created_at, expires_at, revoked_at FROM grants WHERE id = ?",
+                    "created_at, expires_at, revoked_at, cnf_x5t FROM grants WHERE id = ?",
     [S_GRANT_MARK_REVOKED] = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at = 0",
     [S_GRANT_TOMBSTONE] = "INSERT INTO grants (id, client_id, user_id, scope, auth_time, "
                           "created_at, expires_at, revoked_at) VALUES (?1, '', '', '', 0, ?2, ?2, "
@@ -728,6 +728,10 @@ static int s_client_put(struct vk_store *s, const struct vk_client *cl, struct v
     sqlite3_bind_int64(st, 12, cl->created_at);
     bind_text(st, 13, cl->id_token_alg != NULL ? cl->id_token_alg : "RS256");
     sqlite3_bind_int(st, 14, cl->introspect ? 1 : 0);
+    bind_text(st, 15, cl->jwks != NULL ? cl->jwks : "");
+    bind_text(st, 16, cl->tls_auth_kind != NULL ? cl->tls_auth_kind : "");
+    bind_text(st, 17, cl->tls_auth_value != NULL ? cl->tls_auth_value : "");
+    sqlite3_bind_int(st, 18, cl->tls_bound_tokens ? 1 : 0);
     int rc = tx_begin(c);
     if (rc == VK_OK) {
         rc = step_done(st);
@@ -765,6 +769,10 @@ static int read_client(struct vk_arena *a, sqlite3_stmt *st, struct vk_client *o
     out->created_at = sqlite3_column_int64(st, 11);
     out->id_token_alg = col_text(a, st, 12, &oom);
     out->introspect = sqlite3_column_int(st, 13) != 0;
+    out->jwks = col_text(a, st, 14, &oom);
+    out->tls_auth_kind = col_text(a, st, 15, &oom);
+    out->tls_auth_value = col_text(a, st, 16, &oom);
+    out->tls_bound_tokens = sqlite3_column_int(st, 17) != 0;
     return oom ? VK_ENOMEM : VK_OK;
 }
 
@@ -1840,6 +1848,7 @@ static int s_code_redeem(struct vk_store *s, const uint8_t code_digest[VK_DIGEST
         sqlite3_bind_int64(st, 9, g->expires_at);
         bind_text(st, 10, jti);
         sqlite3_bind_int64(st, 11, jti_exp);
+        bind_text(st, 12, g->cnf_x5t != NULL ? g->cnf_x5t : "");
         rc = step_done(st); /* VK_EEXIST: the grant was revoked (tombstone) by a replay */
     }
     if (rc == VK_OK && rt != NULL)
@@ -1868,6 +1877,7 @@ static int s_grant_get(struct vk_store *s, struct vk_arena *a, const char *id,
         out->created_at = sqlite3_column_int64(st, 7);
         out->expires_at = sqlite3_column_int64(st, 8);
         out->revoked_at = sqlite3_column_int64(st, 9);
+        out->cnf_x5t = col_text(a, st, 10, &oom);
     } else {
         rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
     }

@@ -34,6 +34,14 @@ struct vk_client {
     int64_t created_at;
     const char *id_token_alg;               /* "RS256" (default) or "ES256" */
     bool introspect;                        /* a resource server: may introspect any access token */
+    /* Mutual TLS (RFC 8705). */
+    const char *jwks;                       /* registered JWK Set document (RFC 7591 `jwks`); its
+                                               keys' x5c are a self_signed_tls_client_auth
+                                               client's certificates (§2.2); "" if none */
+    const char *tls_auth_kind;              /* tls_client_auth: "subject_dn", "san_dns",
+                                               "san_uri", "san_ip" or "san_email" (§2.1.2) */
+    const char *tls_auth_value;             /* ... and its registered value, normalised */
+    bool tls_bound_tokens;                  /* tokens bound to the client's certificate (§3.4) */
 };
 
 enum vk_key_use { VK_KEY_USE_ACCESS = 1, VK_KEY_USE_ID = 2 };
@@ -114,6 +122,8 @@ struct vk_grant {
     int64_t created_at;
     int64_t expires_at;          /* absolute end of the refresh-token family */
     int64_t revoked_at;          /* 0 while live */
+    const char *cnf_x5t;         /* a public client's refresh tokens are bound to the certificate
+                                    with this x5t#S256 (RFC 8705 §4); "" or NULL: not bound */
 };
 
 /* One refresh token of a grant, stored by digest. */

@@ -44,6 +44,14 @@ int vk_access_token_mint(const struct vk_jwk *signer, const struct vk_access_cla
         rc = vk_buf_append_json_member(&p, "client_id", c->client_id, 0);
     if (rc == VK_OK && c->scope != NULL && c->scope[0] != '\0')
         rc = vk_buf_append_json_member(&p, "scope", c->scope, 0);
+    /* RFC 8705 §3.1: the token works only with the certificate whose SHA-256 this is. */
+    if (rc == VK_OK && c->cnf_x5t != NULL && c->cnf_x5t[0] != '\0') {
+        rc = vk_buf_append_str(&p, ",\"cnf\":{\"x5t#S256\":\"");
+        if (rc == VK_OK)
+            rc = vk_buf_append_json(&p, vk_str_c(c->cnf_x5t));
+        if (rc == VK_OK)
+            rc = vk_buf_append_str(&p, "\"}");
+    }
     if (rc == VK_OK)
         rc = vk_buf_append(&p, "}", 1);
     if (rc == VK_OK)

@@ -25,6 +25,7 @@ struct vk_access_claims {
     const char *jti;
     int64_t iat;
     int64_t exp;
+    const char *cnf_x5t;   /* RFC 8705 §3.1: cnf {"x5t#S256": ...}; NULL: a bearer token */
 };
 
 /* Mints an RFC 9068 JWT (typ "at+jwt") signed with `signer` and appends it to out. All string

@@ -155,8 +155,8 @@ export function addClient(dataDir, opts = {}) {
   args.push(...(opts.extra ?? []));
   const c = cliJson(dataDir, ['client', 'add'], args);
   assert.equal(typeof c.client_id, 'string', `client add: no client_id in ${JSON.stringify(Object.keys(c))}`);
-  if (opts.public || opts.authMethod === 'none') {
-    assert.equal(c.client_secret, undefined, 'a public client must not get a secret');
+  if (opts.public || ['none', 'tls_client_auth', 'self_signed_tls_client_auth'].includes(opts.authMethod)) {
+    assert.equal(c.client_secret, undefined, 'a public or certificate-authenticated client must not get a secret');
   } else {
     assert.equal(typeof c.client_secret, 'string', 'client add: a confidential client needs a client_secret');
     recordSecret(c.client_secret);

@@ -91,6 +91,25 @@ static void client_round_trip_and_generation(void **state)
     assert_int_equal(st->ops->client_put(st, &rs, &err), VK_OK);
     assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_rs"), &out), VK_OK);
     assert_true(out.introspect);
+    assert_string_equal(out.jwks, "");
+    assert_string_equal(out.tls_auth_kind, "");
+    assert_false(out.tls_bound_tokens);
+    /* RFC 8705 clients: no secret, a registered name or JWK Set, bound tokens */
+    struct vk_client mt = client("vk_c_mtls");
+    mt.has_secret = false;
+    mt.auth_method = "tls_client_auth";
+    mt.tls_auth_kind = "subject_dn";
+    mt.tls_auth_value = "CN=client-a,O=Example";
+    mt.jwks = "{\"keys\":[]}";
+    mt.tls_bound_tokens = true;
+    assert_int_equal(st->ops->client_put(st, &mt, &err), VK_OK);
+    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_mtls"), &out), VK_OK);
+    assert_false(out.has_secret);
+    assert_string_equal(out.auth_method, "tls_client_auth");
+    assert_string_equal(out.tls_auth_kind, "subject_dn");
+    assert_string_equal(out.tls_auth_value, "CN=client-a,O=Example");
+    assert_string_equal(out.jwks, "{\"keys\":[]}");
+    assert_true(out.tls_bound_tokens);
     assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_OK);
     assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_ENOTFOUND);
     assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_ENOTFOUND);
@@ -219,6 +238,7 @@ static void revoking_a_grant_revokes_its_refresh_and_access_tokens(void **state)
     struct fx *f = *state;
     struct vk_store *st = f->st;
     struct vk_grant g = grant("vk_g_2"), gout;
+    g.cnf_x5t = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"; /* RFC 8705 §4: a bound family */
     struct vk_refresh rt = {.grant_id = "vk_g_2", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("rt1", 3, rt.digest);
     uint8_t code[VK_DIGEST_LEN];
@@ -241,6 +261,7 @@ static void revoking_a_grant_revokes_its_refresh_and_access_tokens(void **state)
     assert_int_equal(st->ops->grant_revoke(st, "vk_g_2", NOW + 3), VK_OK);
     assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_2", &gout), VK_OK);
     assert_true(gout.revoked_at != 0);
+    assert_string_equal(gout.cnf_x5t, "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2");
     assert_int_equal(st->ops->token_is_revoked(st, "jti-1", &revoked), VK_OK);
     assert_true(revoked);
     assert_int_equal(st->ops->token_is_revoked(st, "jti-2", &revoked), VK_OK);

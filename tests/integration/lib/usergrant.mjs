@@ -37,20 +37,26 @@ function hiddenFields(html) {
   return out;
 }
 
-/** Signs in and exchanges the code: returns the token response (refresh_token recorded). */
-export async function userGrant(url, client, { username = 'user0', password }) {
+/**
+ * Signs in and exchanges the code: returns the token response (refresh_token recorded). A client
+ * without a secret (public, or RFC 8705) sends its client_id in the body. `fetch` is used for
+ * the browser's part, `tokenFetch` for the client's token request (HTTPS, client certificates).
+ */
+export async function userGrant(url, client, {
+  username = 'user0', password, scope = 'openid', fetch: f = fetch, tokenFetch = f,
+} = {}) {
   const verifier = crypto.randomBytes(32).toString('base64url');
   const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
   const q = new URLSearchParams({
-    response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, scope: 'openid',
+    response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, scope,
     state: crypto.randomBytes(4).toString('hex'), code_challenge: challenge,
     code_challenge_method: 'S256',
   });
-  const page = await fetch(`${url}/authorize?${q}`, { redirect: 'manual' });
+  const page = await f(`${url}/authorize?${q}`, { redirect: 'manual' });
   assert.equal(page.status, 200, 'the login page');
   const jar = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   const fields = hiddenFields(await page.text());
-  const post = await fetch(`${url}/login`, {
+  const post = await f(`${url}/login`, {
     method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, cookie: jar },
     body: new URLSearchParams({ ...fields, username, password }),
   });
@@ -59,12 +65,12 @@ export async function userGrant(url, client, { username = 'user0', password }) {
   const code = new URL(post.headers.get('location')).searchParams.get('code');
   assert.ok(code, 'a code in the redirect');
   recordSecret(code);
-  const res = await fetch(`${url}/token`, {
-    method: 'POST',
-    headers: { 'content-type': FORM, authorization: basicAuth(client.client_id, client.client_secret) },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier,
-      redirect_uri: REDIRECT }),
-  });
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier,
+    redirect_uri: REDIRECT });
+  const headers = { 'content-type': FORM };
+  if (client.client_secret) headers.authorization = basicAuth(client.client_id, client.client_secret);
+  else body.set('client_id', client.client_id);
+  const res = await tokenFetch(`${url}/token`, { method: 'POST', headers, body });
   const json = await res.json();
   for (const k of ['access_token', 'refresh_token', 'id_token']) if (json[k]) recordSecret(json[k]);
   assert.equal(res.status, 200, `code exchange: ${json.error}`);
