@@ -132,8 +132,10 @@ static void op_dpop(void)
         fprintf(stderr, "bench_verify: ran out of proofs\n");
         exit(2);
     }
-    struct valetkey_request rq = {VALETKEY_SCHEME_DPOP, "POST", "https://api.example.com/v1/chat",
-                                  proofs[proof_next++]};
+    struct valetkey_request rq = {.scheme = VALETKEY_SCHEME_DPOP,
+                                  .method = "POST",
+                                  .url = "https://api.example.com/v1/chat",
+                                  .dpop = proofs[proof_next++]};
     if (valetkey_verify(v, bound, strlen(bound), &rq, NULL) != VALETKEY_OK)
         failures++;
 }

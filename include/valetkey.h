@@ -69,6 +69,9 @@ enum valetkey_rc {
                                         (RFC 9449 §7.2) */
     VALETKEY_TOKEN_NOT_BOUND = 31,   /* an unbound token presented with the DPoP scheme, or
                                         any Bearer token when DPoP is required */
+    VALETKEY_TOKEN_CERT_MISMATCH = 32, /* a certificate-bound token (cnf.x5t#S256) presented
+                                          without the TLS client certificate it is bound to
+                                          (RFC 8705 §3) */
 
     /* 403 insufficient_scope (RFC 6750 §3.1). */
     VALETKEY_INSUFFICIENT_SCOPE = 40,
@@ -201,6 +204,13 @@ struct valetkey_request {
     const char *dpop;        /* the DPoP header field value, or NULL. A request with more than
                                 one DPoP field must be refused by the host (VALETKEY_BAD_REQUEST
                                 is the right answer) */
+    /* The client certificate of the TLS connection the request came on, DER, or NULL (RFC 8705
+     * §3): a token bound to a certificate (cnf.x5t#S256) is accepted only with that very
+     * certificate. The TLS handshake proved the client holds its key; it need not be verified
+     * against a CA here. Behind a TLS-terminating proxy, the certificate the proxy forwards, and
+     * only from that proxy (RFC 9700 §4.13). Borrowed for the call. */
+    const unsigned char *client_cert;
+    size_t client_cert_len;
 };
 
 /* Fills *opt with the defaults and struct_size. Call it before setting any field. */
@@ -258,6 +268,9 @@ VALETKEY_API const char *valetkey_claims_scope(const valetkey_claims *c);
 VALETKEY_API const char *valetkey_claims_jti(const valetkey_claims *c);
 /* cnf.jkt: the RFC 7638 thumbprint the token is bound to (RFC 9449 §6.1). */
 VALETKEY_API const char *valetkey_claims_cnf_jkt(const valetkey_claims *c);
+/* cnf.x5t#S256: the SHA-256 thumbprint of the TLS client certificate the token is bound to
+ * (RFC 8705 §3.1), base64url. */
+VALETKEY_API const char *valetkey_claims_cnf_x5t(const valetkey_claims *c);
 /* exp in seconds since the epoch; 0 for NULL. */
 VALETKEY_API int64_t valetkey_claims_exp(const valetkey_claims *c);
 /* Any top-level claim: as a string (NULL unless it is a JSON string without NUL), or as

@@ -38,7 +38,8 @@ static const char *c_string(const json_t *v, size_t *len)
     return strlen(s) == *len ? s : NULL;
 }
 
-/* RFC 9068 §2.2: jti, sub and client_id are required strings; RFC 9449 §6.1: cnf.jkt. */
+/* RFC 9068 §2.2: jti, sub and client_id are required strings; RFC 9449 §6.1: cnf.jkt;
+ * RFC 8705 §3.1: cnf.x5t#S256. */
 static int check_required(const json_t *payload)
 {
     size_t len = 0;
@@ -55,11 +56,19 @@ static int check_required(const json_t *payload)
         return VALETKEY_TOKEN_CLAIMS;
     cnf = json_object_get(payload, "cnf");
     if (cnf != NULL) {
-        /* RFC 7800 §3.1: a confirmation method we cannot check (x5t#S256, jwk, ...) means the
-         * token must not be accepted, rather than accepted as a bearer token. */
-        const char *jkt = c_string(json_object_get(cnf, "jkt"), &len);
-        if (!json_is_object(cnf) || jkt == NULL || len != JKT_LEN || !is_b64url(jkt, len))
+        /* RFC 7800 §3.1: a confirmation method we cannot check (jwk, jku, kid, ...) means the
+         * token must not be accepted, rather than accepted as a bearer token. Both thumbprints
+         * are base64url SHA-256 (43 characters). */
+        const char *key;
+        const json_t *value;
+        if (!json_is_object(cnf) || json_object_size(cnf) == 0)
             return VALETKEY_TOKEN_CLAIMS;
+        json_object_foreach((json_t *)cnf, key, value) {
+            const char *t = c_string(value, &len);
+            if ((strcmp(key, "jkt") != 0 && strcmp(key, "x5t#S256") != 0) || t == NULL ||
+                len != JKT_LEN || !is_b64url(t, len))
+                return VALETKEY_TOKEN_CLAIMS;
+        }
     }
     return VALETKEY_OK;
 }
@@ -126,7 +135,7 @@ int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
     c->size = total;
     c->n = 0;
     c->exp = exp_of(payload);
-    c->sub = c->client_id = c->scope = c->jti = c->cnf_jkt = NULL;
+    c->sub = c->client_id = c->scope = c->jti = c->cnf_jkt = c->cnf_x5t = NULL;
     p = (char *)&c->members[n];
     json_object_foreach((json_t *)payload, key, value) {
         struct vk_claim *m = &c->members[c->n];
@@ -170,6 +179,12 @@ int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
             memcpy(c->jkt, jkt, JKT_LEN + 1);
             c->cnf_jkt = c->jkt;
         }
+        const char *x5t =
+            c_string(json_object_get(json_object_get(payload, "cnf"), "x5t#S256"), &len);
+        if (x5t != NULL && len == JKT_LEN) {
+            memcpy(c->x5t, x5t, JKT_LEN + 1);
+            c->cnf_x5t = c->x5t;
+        }
     }
     if (c->jti == NULL || c->n != n) {
         rc = VALETKEY_TOKEN_CLAIMS;
@@ -210,6 +225,11 @@ const char *valetkey_claims_jti(const valetkey_claims *c)
 const char *valetkey_claims_cnf_jkt(const valetkey_claims *c)
 {
     return c != NULL ? c->cnf_jkt : NULL;
+}
+
+const char *valetkey_claims_cnf_x5t(const valetkey_claims *c)
+{
+    return c != NULL ? c->cnf_x5t : NULL;
 }
 
 int64_t valetkey_claims_exp(const valetkey_claims *c)

@@ -16,6 +16,7 @@
 #include "base/crypto.h"
 #include "base/limits.h"
 #include "base/mem.h"
+#include "jose/x509.h"
 
 #define MAX_AUDIENCES 32
 #define MAX_CONFIG_STR 2048
@@ -361,6 +362,18 @@ static int check_binding(valetkey_verifier *v, const struct valetkey_claims *c, 
     struct vk_dpop_result res;
     struct vk_err err = {{0}};
 
+    /* RFC 8705 §3: a certificate-bound token is good only with that certificate, on every
+     * presentation (a cached token too: the binding is to the request, not the token). */
+    if (c->cnf_x5t != NULL) {
+        char x5t[VK_X5T_LEN + 1];
+        if (rq == NULL || rq->client_cert == NULL || rq->client_cert_len == 0 ||
+            rq->client_cert_len > VK_MAX_CERT_LEN)
+            return VALETKEY_TOKEN_CERT_MISMATCH;
+        vk_x509_thumbprint((vk_str){(const char *)rq->client_cert, rq->client_cert_len}, x5t);
+        if (!vk_ct_eq_secret((struct vk_secret){x5t, VK_X5T_LEN},
+                             (struct vk_secret){c->cnf_x5t, strlen(c->cnf_x5t)}))
+            return VALETKEY_TOKEN_CERT_MISMATCH;
+    }
     if (c->cnf_jkt == NULL) {
         /* An unbound token is a bearer token: not acceptable under the DPoP scheme (it proves
          * nothing about the key of the proof), nor at all where DPoP is required. A DPoP header
@@ -544,6 +557,8 @@ const char *valetkey_strerror(int rc)
     case VALETKEY_TOKEN_REVOKED: return "the access token was revoked";
     case VALETKEY_TOKEN_DPOP_BOUND: return "a DPoP-bound token must use the DPoP scheme";
     case VALETKEY_TOKEN_NOT_BOUND: return "the access token is not DPoP-bound";
+    case VALETKEY_TOKEN_CERT_MISMATCH:
+        return "the access token is bound to a TLS client certificate that was not presented";
     case VALETKEY_INSUFFICIENT_SCOPE: return "the access token lacks the required scope";
     case VALETKEY_BAD_REQUEST: return "malformed Authorization header";
     case VALETKEY_DPOP_MISSING: return "a DPoP proof is required";
@@ -564,7 +579,7 @@ const char *valetkey_strerror(int rc)
 
 const char *valetkey_rc_error(int rc)
 {
-    if (rc >= VALETKEY_TOKEN_MALFORMED && rc <= VALETKEY_TOKEN_NOT_BOUND)
+    if (rc >= VALETKEY_TOKEN_MALFORMED && rc <= VALETKEY_TOKEN_CERT_MISMATCH)
         return "invalid_token";
     if (rc == VALETKEY_INSUFFICIENT_SCOPE)
         return "insufficient_scope";

@@ -58,15 +58,18 @@ struct valetkey_claims {
     size_t size; /* of the whole block, for the wipe on free */
     int64_t exp;
     const char *sub, *client_id, *scope, *jti, *cnf_jkt; /* borrowed from members */
+    const char *cnf_x5t;                                /* cnf.x5t#S256 (RFC 8705), or NULL */
     uint8_t jti_key[VK_H128_LEN];                       /* vk_siphash128(hash key, jti) */
     char jkt[44];                                       /* cnf.jkt's storage */
+    char x5t[44];                                       /* cnf.x5t#S256's storage */
     size_t n;
     struct vk_claim members[]; /* then the strings */
 };
 
 /* Builds claims from a verified RFC 9068 payload whose dates vk_verify_access checked (exp is
  * copied, fractions rounded down). Requires jti (at most 255 bytes), sub and client_id as
- * strings (RFC 9068 §2.2) and a cnf, when present, with a well-formed jkt (RFC 9449 §6.1).
+ * strings (RFC 9068 §2.2) and a cnf, when present, with well-formed members we can check: jkt
+ * (RFC 9449 §6.1) and x5t#S256 (RFC 8705 §3.1), nothing else.
  * hash_key keys jti_key. Returns a valetkey_rc: VALETKEY_OK (*out has one reference),
  * VALETKEY_TOKEN_CLAIMS, VALETKEY_ENOMEM. */
 int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],

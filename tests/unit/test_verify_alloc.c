@@ -162,8 +162,10 @@ static int scenario(void)
     if (rc != VALETKEY_OK)
         goto out;
     assert_int_equal(valetkey_verify(v, token, strlen(token), NULL, NULL), VALETKEY_TOKEN_REVOKED);
-    struct valetkey_request rq = {VALETKEY_SCHEME_DPOP, "POST", "https://api.example/v1/chat",
-                                  proof};
+    struct valetkey_request rq = {.scheme = VALETKEY_SCHEME_DPOP,
+                                  .method = "POST",
+                                  .url = "https://api.example/v1/chat",
+                                  .dpop = proof};
     rc = valetkey_verify(v, bound, strlen(bound), &rq, NULL);
     if (rc != VALETKEY_OK)
         goto out;

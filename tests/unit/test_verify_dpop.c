@@ -530,7 +530,7 @@ static char *bound_token(const struct vk_jwk *client, const char *jti)
 static int verify_rq(valetkey_verifier *v, const char *tok, int scheme, const char *method,
                      const char *url, const char *dpop, valetkey_claims **out)
 {
-    struct valetkey_request rq = {scheme, method, url, dpop};
+    struct valetkey_request rq = {.scheme = scheme, .method = method, .url = url, .dpop = dpop};
     return valetkey_verify(v, tok, strlen(tok), &rq, out);
 }
 
@@ -740,7 +740,8 @@ static void dpop_can_be_disabled(void **state)
     assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
     char *btok = bound_token(ck, "d-1");
     char *prf = proof(ck, "GET", HTU, T0, btok);
-    struct valetkey_request rq = {VALETKEY_SCHEME_DPOP, "GET", HTU, prf};
+    struct valetkey_request rq = {.scheme = VALETKEY_SCHEME_DPOP, .method = "GET", .url = HTU,
+                                  .dpop = prf};
     assert_int_equal(verify_rq(v, btok, VALETKEY_SCHEME_DPOP, "GET", HTU, prf, NULL),
                      VALETKEY_NO_TOKEN);
     assert_int_equal(valetkey_www_authenticate(v, VALETKEY_NO_TOKEN, &rq, NULL, buf, sizeof buf),

@@ -110,8 +110,10 @@ static void *verifier_thread(void *arg)
         int rc;
         if (i % 8 == 0) {
             char *prf = proof_for(i, __atomic_add_fetch(&proof_seq, 1, __ATOMIC_RELAXED));
-            struct valetkey_request rq = {VALETKEY_SCHEME_DPOP, "GET", "https://api.example/x",
-                                          prf};
+            struct valetkey_request rq = {.scheme = VALETKEY_SCHEME_DPOP,
+                                          .method = "GET",
+                                          .url = "https://api.example/x",
+                                          .dpop = prf};
             rc = valetkey_verify(v, tokens[i], strlen(tokens[i]), &rq, &c);
             free(prf);
         } else {
