@@ -183,7 +183,8 @@ asan:
 
 # The verifier's caches, revocations and key-set swaps under ThreadSanitizer (clang). Only the
 # library's tests: the server's worker threads get their own run when they need one.
-TSAN_TESTS := test_verify_threads test_verify_token test_verify_dpop test_verify_fetch
+TSAN_TESTS := test_verify_threads test_verify_token test_verify_dpop test_verify_fetch \
+              test_verify_revfeed
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang OPT="-O1 -g" SAN="-fsanitize=thread" \
 	    $(TSAN_TESTS:%=build/tsan/tests/%)

@@ -48,6 +48,9 @@ enum valetkey_rc {
     VALETKEY_ECAPACITY = 6, /* a bounded table is full of live entries (DPoP replay cache,
                                revocation list): refused rather than forgotten */
     VALETKEY_EINTERNAL = 7, /* an unexpected failure of libcrypto or the system */
+    VALETKEY_ESTALE = 8,    /* the revocation feed has been unreachable for longer than
+                               revocations_max_stale seconds and the policy is fail-closed:
+                               every token is refused until it is back (HTTP 503) */
 
     /* 401, no error code (RFC 6750 §3.1: the request carried no credentials). */
     VALETKEY_NO_TOKEN = 10,
@@ -191,6 +194,27 @@ struct valetkey_options {
      * and a DPoP-bound token is refused (VALETKEY_TOKEN_DPOP_BOUND). Not with dpop_required
      * (VALETKEY_EINVAL). Default 0. */
     int dpop_disabled;
+
+    /* The revocation feed (docs/revocations.md): the authorization server's
+     * GET /revocations, followed by one background thread with long polls, so that a token
+     * revoked at the server -- by /revoke, a refresh-token reuse, a logout, a removed client
+     * or user, a password change -- is refused here, cached or not, within about a second.
+     * NULL: no feed (revocations are then not seen at all). */
+    const char *revocations_url;
+    /* A client registered as a resource server (`valetkey client add --introspect`), which
+     * authenticates with client_secret_basic. Both required with revocations_url. */
+    const char *revocations_client_id;
+    const char *revocations_client_secret;
+    long revocations_wait;      /* seconds the server may hold a poll open (default 20, 1..60) */
+    /* Seconds the feed may be unreachable before the policy applies (default 60). Staleness
+     * counts from the last moment the verifier was known to be current: see
+     * valetkey_revocations_status. */
+    long revocations_max_stale;
+    /* 0 (default): fail closed -- once stale beyond revocations_max_stale, every verification
+     * returns VALETKEY_ESTALE. 1: fail open -- keep verifying (signatures, expiry and the
+     * revocations already received) and only report the staleness. A full revocation list
+     * (revocation_entries) always fails closed: VALETKEY_ECAPACITY. */
+    int revocations_fail_open;
 };
 
 /* The request a token came with. Only the DPoP checks use method and url; pass NULL for the
@@ -257,6 +281,15 @@ VALETKEY_API int valetkey_verifier_set_jwks(valetkey_verifier *v, const char *js
  * NUL-terminated string into buf. VALETKEY_OK, VALETKEY_ETOOBIG (size < 64),
  * VALETKEY_EINVAL (nonces are not enabled). */
 VALETKEY_API int valetkey_dpop_nonce(valetkey_verifier *v, char *buf, size_t size);
+
+/* The revocation feed's state. *stale_seconds (may be NULL): 0 while the verifier is current,
+ * else the seconds since it last was (since creation, if it never reached the feed).
+ * *seq (may be NULL): the sequence number of the last event applied. Returns VALETKEY_OK,
+ * VALETKEY_ESTALE (stale beyond revocations_max_stale: with fail-closed, verifications are being
+ * refused), VALETKEY_ECAPACITY (the revocation list is full: verifications are being refused), or
+ * VALETKEY_EINVAL (no feed configured, or v NULL). Cheap: no I/O, no lock. */
+VALETKEY_API int valetkey_revocations_status(valetkey_verifier *v, int64_t *stale_seconds,
+                                             uint64_t *seq);
 
 /* ---- claims: immutable, shared between threads, freed by the last holder ---- */
 

@@ -93,7 +93,7 @@ static size_t add_size(size_t *total, size_t n, bool *overflow)
     return *total;
 }
 
-int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
+int vk_claims_build(const json_t *payload, const uint8_t rev_keys[VK_REVOKE_KINDS][16],
                     struct valetkey_claims **out)
 {
     struct valetkey_claims *c = NULL;
@@ -186,11 +186,16 @@ int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
             c->cnf_x5t = c->x5t;
         }
     }
-    if (c->jti == NULL || c->n != n) {
+    if (c->jti == NULL || c->sub == NULL || c->client_id == NULL || c->n != n) {
         rc = VALETKEY_TOKEN_CLAIMS;
         goto out;
     }
-    vk_siphash24_128(hash_key, c->jti, strlen(c->jti), c->jti_key);
+    /* One name per kind of revocation, each under its own key, so a client id can never
+     * collide with a jti or a subject on the one revocation list. */
+    vk_siphash24_128(rev_keys[VK_REVOKE_JTI], c->jti, strlen(c->jti), c->rev_key[VK_REVOKE_JTI]);
+    vk_siphash24_128(rev_keys[VK_REVOKE_CLIENT], c->client_id, strlen(c->client_id),
+                     c->rev_key[VK_REVOKE_CLIENT]);
+    vk_siphash24_128(rev_keys[VK_REVOKE_SUB], c->sub, strlen(c->sub), c->rev_key[VK_REVOKE_SUB]);
     atomic_fetch_add_explicit(&vk_verify_live_objects, 1, memory_order_relaxed);
     *out = c;
     c = NULL;

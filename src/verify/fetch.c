@@ -1,11 +1,13 @@
-/* Outgoing HTTP for the verifier: the issuer's metadata and its JWK Set. The only file that
- * includes libcurl (style.md §1).
+/* Outgoing HTTP for the verifier: the issuer's metadata, its JWK Set and the revocation feed. The
+ * only file that includes libcurl (style.md §1).
  *
  * What a fetch may do is narrow on purpose: GET only; https, or http to a loopback address
  * (RFC 9700 §2.6, checklist #51); certificate and host name checked (libcurl's defaults, never
  * turned off); no redirects at all, so a compromised or misconfigured metadata host cannot send
  * the verifier to another host; a time limit for the whole transfer; a size cap enforced while
- * the body arrives; status 200 only. Errors name the URL's host at most, never the body. */
+ * the body arrives; status 200 only. Errors name the URL's host at most, never the body. Basic
+ * credentials (the feed) are handed to libcurl, which builds the header; they are sent only to
+ * the URL given (no redirects) and never appear in an error. */
 #include "verify/verify.h"
 
 #include <pthread.h>
@@ -14,6 +16,62 @@
 #include <curl/curl.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
+
+struct vk_fetch_conn {
+    CURL *h;
+};
+
+int vk_fetch_conn_new(struct vk_fetch_conn **out)
+{
+    struct vk_fetch_conn *c = vk_calloc(1, sizeof *c);
+    *out = NULL;
+    if (c == NULL)
+        return VK_ENOMEM;
+    c->h = curl_easy_init();
+    if (c->h == NULL) {
+        vk_free(c);
+        return VK_ENOMEM;
+    }
+    *out = c;
+    return VK_OK;
+}
+
+void vk_fetch_conn_free(struct vk_fetch_conn *c)
+{
+    if (c == NULL)
+        return;
+    curl_easy_cleanup(c->h);
+    vk_free(c);
+}
+
+char *vk_fetch_form_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s), o = 0;
+    char *out;
+
+    if (n > (SIZE_MAX - 1) / 3)
+        return NULL;
+    out = vk_malloc(3 * n + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '*') {
+            out[o++] = (char)c;
+        } else if (c == ' ') {
+            out[o++] = '+';
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
 
 struct transfer {
     struct vk_buf *out;
@@ -123,9 +181,16 @@ int vk_fetch(const char *url, const struct vk_fetch_opts *o, struct vk_buf *out,
     CURLcode cc;
     int rc;
 
+    if (o->status != NULL)
+        *o->status = 0;
     if (!url_allowed(url, &loopback))
         return vk_err_set(err, VK_EINVAL, "fetch: only https URLs (or http on loopback)");
-    h = curl_easy_init();
+    if (o->conn != NULL) {
+        h = o->conn->h;
+        curl_easy_reset(h); /* every option set again below; the connection cache stays */
+    } else {
+        h = curl_easy_init();
+    }
     hdrs = curl_slist_append(NULL, "Accept: application/json");
     if (h == NULL || hdrs == NULL) {
         rc = vk_err_set(err, VK_ENOMEM, "fetch: out of memory");
@@ -157,6 +222,11 @@ int vk_fetch(const char *url, const struct vk_fetch_opts *o, struct vk_buf *out,
         SET(CURLOPT_CAINFO, o->ca_file);
     if (loopback)
         SET(CURLOPT_PROXY, ""); /* a proxy from the environment must not see loopback traffic */
+    if (o->username != NULL && o->password != NULL) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC); /* sent at once, not after a challenge */
+        SET(CURLOPT_USERNAME, o->username);
+        SET(CURLOPT_PASSWORD, o->password);
+    }
 #undef SET
     if (cc != CURLE_OK) {
         rc = vk_err_set(err, VK_EIO, "fetch: %s", curl_easy_strerror(cc));
@@ -179,14 +249,23 @@ int vk_fetch(const char *url, const struct vk_fetch_opts *o, struct vk_buf *out,
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (o->status != NULL)
+        *o->status = status;
     if (status != 200) {
         rc = vk_err_set(err, VK_EIO, "fetch: HTTP status %ld", status);
         goto out;
     }
     rc = VK_OK;
 out:
-    curl_slist_free_all(hdrs);
-    if (h != NULL)
+    if (h != NULL && o->conn != NULL) {
+        /* The handle keeps its connection, but not the header list freed below nor the
+         * credentials: libcurl copied them into the handle, and a reset drops its copies. */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_USERNAME, NULL);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
+    } else if (h != NULL) {
         curl_easy_cleanup(h);
+    }
+    curl_slist_free_all(hdrs);
     return rc;
 }

@@ -149,7 +149,9 @@ int vk_keysrc_new_static(const char *json, size_t len, unsigned alg_mask, struct
 static int fetch_doc(struct vk_keysrc *ks, const char *url, struct vk_buf *out,
                      struct vk_err *err)
 {
-    struct vk_fetch_opts fo = {ks->timeout_ms, ks->ca_file, META_MAX, &ks->stop};
+    struct vk_fetch_opts fo = {
+        .timeout_ms = ks->timeout_ms, .ca_file = ks->ca_file, .max_bytes = META_MAX,
+        .cancel = &ks->stop};
     vk_buf_clear(out);
     vk_buf_init(out, META_MAX);
     atomic_fetch_add_explicit(&ks->fetches, 1, memory_order_relaxed);

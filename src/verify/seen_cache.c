@@ -6,10 +6,11 @@
  * verified under, and the revocation generation at which its jti was last found unrevoked.
  * Eviction is within the set: an empty or dead entry first, else the least recently used.
  *
- * Revocation is by jti (RFC 7009 revokes a token, the feed names its jti), never by token string:
+ * Revocation is by name -- the jti (RFC 7009 revokes a token, the feed names its jti), or the
+ * client or subject of every token of a removed client or user -- never by token string:
  * an ECDSA signature (r, s) has a twin (r, n - s) that verifies too, so one token can be
  * presented as two strings with two digests. Each revocation bumps `generation`; a hit whose
- * entry saw an older generation looks its jti up in the list before answering. */
+ * entry saw an older generation looks its names up in the list before answering. */
 #include "verify/verify.h"
 
 #include <pthread.h>
@@ -150,7 +151,7 @@ int vk_seen_lookup(struct vk_seen *s, const uint8_t digest[VK_H128_LEN], int64_t
         }
         uint64_t g = atomic_load_explicit(&s->generation, memory_order_acquire);
         if (g != e->generation) {
-            if (vk_expset_contains(s->revoked, e->claims->jti_key, now)) {
+            if (vk_seen_revoked(s, e->claims, now)) {
                 drop(s, e);
                 rc = VALETKEY_TOKEN_REVOKED;
                 break;
@@ -171,9 +172,12 @@ uint64_t vk_seen_generation(struct vk_seen *s)
     return atomic_load_explicit(&s->generation, memory_order_acquire);
 }
 
-bool vk_seen_revoked(struct vk_seen *s, const uint8_t jti_key[VK_H128_LEN], int64_t now)
+bool vk_seen_revoked(struct vk_seen *s, const struct valetkey_claims *c, int64_t now)
 {
-    return vk_expset_contains(s->revoked, jti_key, now);
+    for (int k = 0; k < VK_REVOKE_KINDS; k++)
+        if (vk_expset_contains(s->revoked, c->rev_key[k], now))
+            return true;
+    return false;
 }
 
 void vk_seen_insert(struct vk_seen *s, const uint8_t digest[VK_H128_LEN],
@@ -212,10 +216,10 @@ out:
     pthread_mutex_unlock(&set->mu);
 }
 
-int vk_seen_revoke(struct vk_seen *s, const uint8_t jti_key[VK_H128_LEN], int64_t until,
+int vk_seen_revoke(struct vk_seen *s, const uint8_t key[VK_H128_LEN], int64_t until,
                    int64_t now)
 {
-    int rc = vk_expset_add(s->revoked, jti_key, until, now, false);
+    int rc = vk_expset_add(s->revoked, key, until, now, false);
     /* After the jti is in the list: a hit that reads the new generation finds it there. */
     if (rc == VK_OK)
         atomic_fetch_add_explicit(&s->generation, 1, memory_order_acq_rel);

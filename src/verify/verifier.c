@@ -35,12 +35,16 @@ struct valetkey_verifier {
     char dpop_algs[32]; /* "ES256 PS256 RS256 EdDSA" for the algs attribute */
     int64_t (*clock)(void *arg);
     void *clock_arg;
-    uint8_t hkey[16]; /* keys the token digests and the jti keys */
+    uint8_t hkey[16];                   /* keys the token digests */
+    uint8_t rkey[VK_REVOKE_KINDS][16];  /* key the revocation names, one key per kind */
     struct vk_keysrc *keys;
     struct vk_seen *seen;
     struct vk_dpop_replay *replay; /* NULL when the host's replay_fn replaces it */
     int (*replay_fn)(void *arg, const char *jti, size_t len, int64_t expires);
     void *replay_arg;
+    struct vk_revfeed *feed; /* NULL: no revocation feed */
+    int64_t feed_max_stale_ms;
+    bool feed_fail_open;
 };
 
 void valetkey_options_init(struct valetkey_options *opt)
@@ -58,6 +62,8 @@ void valetkey_options_init(struct valetkey_options *opt)
     opt->dpop_iat_window = 60;
     opt->dpop_replay_entries = 65536;
     opt->dpop_nonce_lifetime = 300;
+    opt->revocations_wait = 20;
+    opt->revocations_max_stale = 60;
 }
 
 static char *dup_str(const char *s)
@@ -138,6 +144,11 @@ static void alg_list(unsigned mask, char *out, size_t outsz)
 
 static void destroy(valetkey_verifier *v);
 
+static int feed_apply(void *arg, enum vk_revoke_kind kind, vk_str value, int64_t until)
+{
+    return vk_verifier_revoke(arg, kind, value, until);
+}
+
 /* Copies and checks the options. VALETKEY_OK or VALETKEY_EINVAL. */
 static int check_options(const struct valetkey_options *in, struct valetkey_options *o)
 {
@@ -150,7 +161,14 @@ static int check_options(const struct valetkey_options *in, struct valetkey_opti
         return VALETKEY_EINVAL;
     memcpy(o, in, in->struct_size);
     if (!bounded_str(o->issuer, true) || !bounded_str(o->jwks_uri, false) ||
-        !bounded_str(o->jwks_file, false) || !bounded_str(o->ca_file, false))
+        !bounded_str(o->jwks_file, false) || !bounded_str(o->ca_file, false) ||
+        !bounded_str(o->revocations_url, false))
+        return VALETKEY_EINVAL;
+    if (o->revocations_url != NULL &&
+        (!bounded_str(o->revocations_client_id, true) ||
+         !bounded_str(o->revocations_client_secret, true) || o->revocations_wait < 1 ||
+         o->revocations_wait > 60 || o->revocations_max_stale < 1 ||
+         o->revocations_max_stale > 86400))
         return VALETKEY_EINVAL;
     if (o->jwks_json != NULL && o->jwks_file != NULL)
         return VALETKEY_EINVAL;
@@ -225,7 +243,7 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
         (o.resource_metadata != NULL &&
          (v->resource_metadata = dup_str(o.resource_metadata)) == NULL))
         goto out;
-    if (vk_rand(v->hkey, sizeof v->hkey) != VK_OK) {
+    if (vk_rand(v->hkey, sizeof v->hkey) != VK_OK || vk_rand(&v->rkey[0][0], sizeof v->rkey) != VK_OK) {
         rc = VALETKEY_EINTERNAL;
         goto out;
     }
@@ -268,6 +286,29 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
             goto out;
         }
     }
+    if (o.revocations_url != NULL) {
+        /* Last: the feed's thread revokes through v, which must be complete by then. */
+        struct vk_revfeed_opts fo = {
+            .url = o.revocations_url,
+            .client_id = o.revocations_client_id,
+            .client_secret = o.revocations_client_secret,
+            .wait = o.revocations_wait,
+            .timeout_ms = o.http_timeout_ms,
+            .ca_file = o.ca_file,
+            .background = o.background_fetch != 0,
+            .apply = feed_apply,
+            .apply_arg = v,
+        };
+        v->feed_max_stale_ms = 1000 * (int64_t)o.revocations_max_stale;
+        v->feed_fail_open = o.revocations_fail_open != 0;
+        rc = vk_revfeed_new(&fo, &v->feed, &err);
+        if (rc != VK_OK) {
+            rc = rc == VK_ENOMEM ? VALETKEY_ENOMEM
+                 : rc == VK_EINVAL ? VALETKEY_EINVAL
+                                   : VALETKEY_EINTERNAL;
+            goto out;
+        }
+    }
     atomic_fetch_add_explicit(&vk_verify_live_objects, 1, memory_order_relaxed);
     *out = v;
     v = NULL;
@@ -290,6 +331,7 @@ static void destroy(valetkey_verifier *v)
 {
     if (v == NULL)
         return;
+    vk_revfeed_free(v->feed); /* first: its thread revokes into the tables below */
     vk_keysrc_free(v->keys);
     vk_seen_free(v->seen);
     vk_dpop_replay_free(v->replay);
@@ -338,14 +380,14 @@ static int verify_new(valetkey_verifier *v, vk_str token, const uint8_t digest[V
                                (const char *const *)v->audiences))
         rc = VALETKEY_TOKEN_AUDIENCE;
     else
-        rc = vk_claims_build(jws.payload, v->hkey, &c);
+        rc = vk_claims_build(jws.payload, (const uint8_t(*)[16])v->rkey, &c);
     vk_jws_clear(&jws);
     if (rc != VALETKEY_OK)
         return rc;
     /* The generation is read before the list is consulted: a revocation that lands between
      * the two is caught by the next lookup of this entry (seen_cache.c). */
     uint64_t gen = vk_seen_generation(v->seen);
-    if (vk_seen_revoked(v->seen, c->jti_key, now)) {
+    if (vk_seen_revoked(v->seen, c, now)) {
         valetkey_claims_free(c);
         return VALETKEY_TOKEN_REVOKED;
     }
@@ -407,6 +449,33 @@ static int check_binding(valetkey_verifier *v, const struct valetkey_claims *c, 
     return vk_dpop_verify(&dc, &res, &err);
 }
 
+/* The operator's policy on an unreachable feed (and a full revocation list, always closed). */
+static int feed_gate(valetkey_verifier *v)
+{
+    struct vk_revfeed_status st;
+    vk_revfeed_status(v->feed, &st);
+    if (st.overflow)
+        return VALETKEY_ECAPACITY;
+    if (st.stale_ms > v->feed_max_stale_ms)
+        return v->feed_fail_open ? VALETKEY_OK : VALETKEY_ESTALE;
+    return VALETKEY_OK;
+}
+
+int valetkey_revocations_status(valetkey_verifier *v, int64_t *stale_seconds, uint64_t *seq)
+{
+    struct vk_revfeed_status st;
+    if (v == NULL || v->feed == NULL)
+        return VALETKEY_EINVAL;
+    vk_revfeed_status(v->feed, &st);
+    if (stale_seconds != NULL)
+        *stale_seconds = st.stale_ms / 1000;
+    if (seq != NULL)
+        *seq = st.seq;
+    if (st.overflow)
+        return VALETKEY_ECAPACITY;
+    return st.stale_ms > v->feed_max_stale_ms ? VALETKEY_ESTALE : VALETKEY_OK;
+}
+
 int valetkey_verify(valetkey_verifier *v, const char *token, size_t len,
                     const struct valetkey_request *rq, valetkey_claims **claims)
 {
@@ -428,6 +497,11 @@ int valetkey_verify(valetkey_verifier *v, const char *token, size_t len,
         return VALETKEY_NO_TOKEN;
     if (len > VALETKEY_MAX_TOKEN_LEN)
         return VALETKEY_TOKEN_MALFORMED;
+    if (v->feed != NULL) {
+        rc = feed_gate(v);
+        if (rc != VALETKEY_OK)
+            return rc;
+    }
     now = vk_verifier_now(v);
     vk_siphash24_128(v->hkey, token, len, digest);
     rc = vk_seen_lookup(v->seen, digest, now, v->leeway, vk_keysrc_epoch(v->keys), &c);
@@ -443,14 +517,15 @@ int valetkey_verify(valetkey_verifier *v, const char *token, size_t len,
     return rc;
 }
 
-int vk_verifier_revoke(valetkey_verifier *v, vk_str jti, int64_t until)
+int vk_verifier_revoke(valetkey_verifier *v, enum vk_revoke_kind kind, vk_str value,
+                       int64_t until)
 {
     uint8_t key[VK_H128_LEN];
     int64_t now = vk_verifier_now(v), keep;
 
-    if (jti.p == NULL || jti.len == 0)
+    if (value.p == NULL || value.len == 0 || (unsigned)kind >= VK_REVOKE_KINDS)
         return VK_EINVAL;
-    vk_siphash24_128(v->hkey, jti.p, jti.len, key);
+    vk_siphash24_128(v->rkey[kind], value.p, value.len, key);
     /* Kept while a token with this jti could still pass the exp check (exp + leeway). */
     if (__builtin_add_overflow(until, v->leeway + 1, &keep))
         keep = INT64_MAX;
@@ -544,6 +619,7 @@ const char *valetkey_strerror(int rc)
     case VALETKEY_ETOOBIG: return "buffer too small";
     case VALETKEY_ECAPACITY: return "a bounded table is full";
     case VALETKEY_EINTERNAL: return "internal error";
+    case VALETKEY_ESTALE: return "the revocation feed is unreachable (fail-closed)";
     case VALETKEY_NO_TOKEN: return "no access token";
     case VALETKEY_TOKEN_MALFORMED: return "the access token is malformed";
     case VALETKEY_TOKEN_SIGNATURE: return "the access token signature is invalid";
@@ -604,7 +680,8 @@ int valetkey_http_status(int rc)
         return 403;
     if (rc == VALETKEY_BAD_REQUEST)
         return 400;
-    if (rc == VALETKEY_ENOMEM || rc == VALETKEY_EFETCH || rc == VALETKEY_ECAPACITY)
+    if (rc == VALETKEY_ENOMEM || rc == VALETKEY_EFETCH || rc == VALETKEY_ECAPACITY ||
+        rc == VALETKEY_ESTALE)
         return 503;
     return 500;
 }

@@ -43,6 +43,11 @@ int vk_expset_add(struct vk_expset *s, const uint8_t key[VK_H128_LEN], int64_t e
 bool vk_expset_contains(struct vk_expset *s, const uint8_t key[VK_H128_LEN], int64_t now);
 size_t vk_expset_count(struct vk_expset *s, int64_t now); /* live entries (tests, metrics) */
 
+/* What a revocation names (the revocation feed's event types, docs/revocations.md): one token
+ * by its jti, every token of a client (removed), every token of a subject (a removed user). */
+enum vk_revoke_kind { VK_REVOKE_JTI = 0, VK_REVOKE_CLIENT = 1, VK_REVOKE_SUB = 2 };
+#define VK_REVOKE_KINDS 3
+
 /* ---- claims.c: the claims of a verified token, flattened once ---------------------------------
  * One allocation: the top-level members as (name, string value, compact JSON) triples plus the
  * fields the verifier needs. Immutable after vk_claims_build and reference-counted, so the
@@ -59,7 +64,9 @@ struct valetkey_claims {
     int64_t exp;
     const char *sub, *client_id, *scope, *jti, *cnf_jkt; /* borrowed from members */
     const char *cnf_x5t;                                /* cnf.x5t#S256 (RFC 8705), or NULL */
-    uint8_t jti_key[VK_H128_LEN];                       /* vk_siphash128(hash key, jti) */
+    /* The token's names on the revocation list, one per kind of revocation event:
+     * vk_siphash24_128 of jti, client_id and sub, each under its kind's key. */
+    uint8_t rev_key[VK_REVOKE_KINDS][VK_H128_LEN];
     char jkt[44];                                       /* cnf.jkt's storage */
     char x5t[44];                                       /* cnf.x5t#S256's storage */
     size_t n;
@@ -70,9 +77,9 @@ struct valetkey_claims {
  * copied, fractions rounded down). Requires jti (at most 255 bytes), sub and client_id as
  * strings (RFC 9068 §2.2) and a cnf, when present, with well-formed members we can check: jkt
  * (RFC 9449 §6.1) and x5t#S256 (RFC 8705 §3.1), nothing else.
- * hash_key keys jti_key. Returns a valetkey_rc: VALETKEY_OK (*out has one reference),
- * VALETKEY_TOKEN_CLAIMS, VALETKEY_ENOMEM. */
-int vk_claims_build(const json_t *payload, const uint8_t hash_key[16],
+ * rev_keys[kind] keys rev_key[kind]. Returns a valetkey_rc: VALETKEY_OK (*out has one
+ * reference), VALETKEY_TOKEN_CLAIMS, VALETKEY_ENOMEM. */
+int vk_claims_build(const json_t *payload, const uint8_t rev_keys[VK_REVOKE_KINDS][16],
                     struct valetkey_claims **out);
 
 #define VK_ALG_MASK_ALL                                                                           \
@@ -121,29 +128,45 @@ void vk_seen_free(struct vk_seen *s); /* drops the cache's claims references; NU
  * not cached (a miss: verify it in full). */
 int vk_seen_lookup(struct vk_seen *s, const uint8_t digest[VK_H128_LEN], int64_t now,
                    int64_t leeway, uint64_t epoch, struct valetkey_claims **out);
-/* The revocation generation, read BEFORE checking a new token's jti with vk_seen_revoked and
+/* The revocation generation, read BEFORE checking a new token with vk_seen_revoked and
  * passed to vk_seen_insert, so a revocation racing the insert is seen by the next hit. */
 uint64_t vk_seen_generation(struct vk_seen *s);
-bool vk_seen_revoked(struct vk_seen *s, const uint8_t jti_key[VK_H128_LEN], int64_t now);
+/* True when any of the token's names (its jti, client, subject: c->rev_key) is revoked. */
+bool vk_seen_revoked(struct vk_seen *s, const struct valetkey_claims *c, int64_t now);
 /* Remembers a verified token (takes a new reference to c). Evicts, within the set the digest
  * falls in, an empty, dead or least recently used entry. Never fails: a cache that cannot
  * remember only costs a later signature check. */
 void vk_seen_insert(struct vk_seen *s, const uint8_t digest[VK_H128_LEN],
                     struct valetkey_claims *c, uint64_t epoch, uint64_t generation, int64_t now);
-/* Records "the token with this jti is revoked until `until`" (its exp; the entry is kept
- * until then, plus leeway the caller adds). From that return on, no lookup of a token with that
- * jti succeeds. VK_OK, VK_ETOOBIG (the list is full of live revocations), VK_ENOMEM. */
-int vk_seen_revoke(struct vk_seen *s, const uint8_t jti_key[VK_H128_LEN], int64_t until,
+/* Records "tokens with this name (a rev_key) are revoked until `until`" (the entry is kept until
+ * then, plus leeway the caller adds). From that return on, no lookup of a token with that name
+ * succeeds. VK_OK, VK_ETOOBIG (the list is full of live revocations), VK_ENOMEM. */
+int vk_seen_revoke(struct vk_seen *s, const uint8_t key[VK_H128_LEN], int64_t until,
                    int64_t now);
 size_t vk_seen_count(struct vk_seen *s); /* cached tokens (tests) */
 
 /* ---- fetch.c: HTTPS GET with libcurl, the only file that includes curl ------------------------ */
+struct vk_fetch_conn; /* a kept-alive connection for repeated fetches (the revocation feed) */
 struct vk_fetch_opts {
     long timeout_ms;        /* whole transfer, connection included */
     const char *ca_file;    /* NULL: the system's trust store */
     size_t max_bytes;       /* a longer body is refused (VK_ETOOBIG) */
     const atomic_int *cancel; /* non-NULL: the transfer stops when it becomes non-zero */
+    /* Non-NULL: HTTP Basic authentication (RFC 7617) with these, sent with the first request
+     * (client_secret_basic, RFC 6749 §2.3.1: the caller form-urlencodes both first). */
+    const char *username;
+    const char *password;
+    struct vk_fetch_conn *conn; /* non-NULL: reuse its connection (one thread at a time) */
+    long *status;               /* non-NULL: receives the HTTP status, 0 when there was none */
 };
+/* A reusable transfer handle: its connection stays open between fetches (HTTP keep-alive), so a
+ * feed polled many times pays for TCP and TLS once. VK_OK or VK_ENOMEM. */
+int vk_fetch_conn_new(struct vk_fetch_conn **out);
+void vk_fetch_conn_free(struct vk_fetch_conn *c); /* NULL no-op */
+/* s form-urlencoded (RFC 6749 Appendix B: every byte but ALPHA / DIGIT / "-" / "." / "_" / "*"
+ * as %XX, space as "+"), as RFC 6749 §2.3.1 asks of Basic credentials: a new string (vk_free),
+ * or NULL when memory ran out. */
+char *vk_fetch_form_encode(const char *s);
 /* True for an https URL, or an http URL whose host is 127.0.0.1, [::1] or localhost (RFC 9700
  * §2.6 / checklist #51: TLS everywhere except loopback). */
 bool vk_fetch_url_allowed(const char *url);
@@ -258,15 +281,56 @@ int vk_dpop_htu_normalize(vk_str url, char *out, size_t outsz);
 /* base64url(SHA-256(token)) (RFC 9449 §4.2 `ath`), 43 characters + NUL. */
 void vk_dpop_ath(vk_str token, char out[44]);
 
+/* ---- revfeed.c: the revocation feed client (docs/revocations.md) ----------------------------- */
+struct vk_revfeed_opts {
+    const char *url;           /* the feed, https (or http on loopback), without a query */
+    const char *client_id;     /* client_secret_basic credentials of a resource-server client */
+    const char *client_secret;
+    long wait;                 /* seconds the server may hold a poll (1..60) */
+    long timeout_ms;           /* beyond `wait`: connection and transfer */
+    const char *ca_file;
+    bool background;           /* true: vk_revfeed_new does not read the feed itself */
+    /* Puts one event on the revocation list: VK_OK, VK_ETOOBIG (the list is full: the client
+     * stops there and reports overflow), VK_ENOMEM. Called from the feed's thread. */
+    int (*apply)(void *arg, enum vk_revoke_kind kind, vk_str value, int64_t until);
+    void *apply_arg;
+};
+struct vk_revfeed;
+/* Reads the feed up to its end (without waiting) before returning, unless o->background -- a
+ * failure to reach it is not an error: staleness then counts from now -- and starts the thread
+ * that follows it. VK_OK,
+ * VK_EINVAL (options), VK_EIO (libcurl), VK_ENOMEM. */
+int vk_revfeed_new(const struct vk_revfeed_opts *o, struct vk_revfeed **out, struct vk_err *err);
+/* Stops the thread (interrupting a poll) and frees. NULL no-op. */
+void vk_revfeed_free(struct vk_revfeed *f);
+struct vk_revfeed_status {
+    int64_t stale_ms;   /* 0 while current; else milliseconds since the feed was last current */
+    uint64_t seq;       /* events applied up to this sequence number */
+    bool overflow;      /* the revocation list refused the next event (full) */
+    bool synced;        /* a poll has succeeded */
+    unsigned long polls;
+};
+void vk_revfeed_status(struct vk_revfeed *f, struct vk_revfeed_status *out);
+/* Parses one page of the feed and applies its events in order. *next: the `after` of the next
+ * poll -- the seq of the last event applied when one failed, else the page's `next`. VK_OK,
+ * VK_EINVAL (not a feed page: nothing after the last good event is applied), or what apply
+ * returned. Exposed for the tests and the fuzzer. */
+int vk_revfeed_apply_doc(const char *body, size_t len, uint64_t after,
+                         int (*apply)(void *arg, enum vk_revoke_kind kind, vk_str value,
+                                      int64_t until),
+                         void *arg, uint64_t *next, size_t *applied);
+
 /* Live verifiers and claims objects: valetkey_set_allocator refuses to swap the allocator under
  * them (their memory must be freed by the allocator that made it). */
 extern atomic_long vk_verify_live_objects;
 
-/* ---- verifier.c: the revocation side, for the revocation-feed client (phase 2) --------------- */
-/* "The token with this jti is revoked until `until`" (its exp). Takes effect for every
- * valetkey_verify that starts after this returns, cached tokens included. VK_OK, VK_ETOOBIG
- * (the revocation list is full of live entries: the feed client must fail closed), VK_ENOMEM. */
-int vk_verifier_revoke(valetkey_verifier *v, vk_str jti, int64_t until);
+/* ---- verifier.c: the revocation side, for the revocation-feed client ------------------------- */
+/* "Tokens named `value` by `kind` (their jti, client_id or sub) are revoked until `until`" (the
+ * last exp such a token can have). Takes effect for every valetkey_verify that starts after this
+ * returns, cached tokens included. VK_OK, VK_EINVAL (empty value), VK_ETOOBIG (the revocation
+ * list is full of live entries: the feed client fails closed), VK_ENOMEM. */
+int vk_verifier_revoke(valetkey_verifier *v, enum vk_revoke_kind kind, vk_str value,
+                       int64_t until);
 /* Seconds since the epoch by the verifier's configured clock. */
 int64_t vk_verifier_now(const valetkey_verifier *v);
 /* Counters for tests and the bench. */

@@ -18,7 +18,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$ROOT"
 
-ALL_TARGETS=(form basic jws jwks uri dpop)
+ALL_TARGETS=(form basic jws jwks uri dpop revfeed)
 CC="${FUZZ_CC:-clang}"
 SAN_COMMON="-fno-sanitize-recover=all -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs libmicrohttpd libcrypto jansson sqlite3 libcurl inih) -largon2 -lpthread"
@@ -136,6 +136,7 @@ max_len_for() {
         jwks) echo 70000 ;;   # VK_MAX_JSON_INPUT + a little
         uri) echo 4200 ;;     # a registered list and a URI of VK_URI_MAX_LEN
         dpop) echo 9000 ;;    # VK_MAX_JWT_LEN + a little
+        revfeed) echo 70000 ;; # VK_MAX_JSON_INPUT + a little
     esac
 }
 

@@ -83,7 +83,7 @@ static void ossl_free(void *p, const char *file, int line)
 }
 
 static struct vk_jwk *as_key, *client_key;
-static char *jwks, *token, *bound, *proof;
+static char *jwks, *token, *bound, *proof, *third;
 
 /* Everything the scenario needs, made before any failure is injected. */
 static int setup(void **state)
@@ -95,6 +95,7 @@ static int setup(void **state)
     struct vk_jwk *keys[] = {as_key, NULL};
     jwks = t_jwks(keys);
     token = t_token(as_key, "alloc-1", T0 + 600, NULL);
+    third = t_token(as_key, "alloc-3", T0 + 600, NULL);
     char jkt[44], ath[44];
     vk_jwk_thumbprint(client_key, jkt);
     char *cnf = t_printf(",\"cnf\":{\"jkt\":\"%s\"}", jkt);
@@ -122,6 +123,7 @@ static int teardown(void **state)
     vk_jwk_free(client_key);
     free(jwks);
     free(token);
+    free(third);
     free(bound);
     free(proof);
     return 0;
@@ -133,6 +135,11 @@ static bool clean_error(int rc)
     return rc == VALETKEY_ENOMEM || rc == VALETKEY_EFETCH || rc == VALETKEY_EINTERNAL ||
            (rc >= VALETKEY_TOKEN_MALFORMED && rc <= VALETKEY_TOKEN_NOT_BOUND) ||
            (rc >= VALETKEY_DPOP_MISSING && rc <= VALETKEY_DPOP_USE_NONCE);
+}
+
+static int apply_to(void *arg, enum vk_revoke_kind kind, vk_str value, int64_t until)
+{
+    return vk_verifier_revoke(arg, kind, value, until);
 }
 
 /* Returns VALETKEY_OK when every step did what it must, else the first step's error code. */
@@ -157,7 +164,7 @@ static int scenario(void)
     rc = valetkey_verify(v, token, strlen(token), NULL, &c2); /* a hit allocates nothing */
     assert_int_equal(rc, VALETKEY_OK);
     assert_ptr_equal(c, c2);
-    rc = vk_verifier_revoke(v, VK_STR("alloc-1"), T0 + 600) == VK_OK ? VALETKEY_OK
+    rc = vk_verifier_revoke(v, VK_REVOKE_JTI, VK_STR("alloc-1"), T0 + 600) == VK_OK ? VALETKEY_OK
                                                                       : VALETKEY_ENOMEM;
     if (rc != VALETKEY_OK)
         goto out;
@@ -172,6 +179,24 @@ static int scenario(void)
     assert_int_equal(valetkey_www_authenticate(v, VALETKEY_DPOP_REPLAY, &rq, NULL, buf,
                                                sizeof buf),
                      VALETKEY_OK);
+    /* A page of the revocation feed removes the client of a cached token. */
+    rc = valetkey_verify(v, third, strlen(third), NULL, NULL);
+    if (rc != VALETKEY_OK)
+        goto out;
+    static const char page[] = "{\"events\":[{\"seq\":7,\"type\":\"client\","
+                               "\"client_id\":\"vk_c_app\",\"exp\":2000000900}],\"next\":8}";
+    uint64_t next = 0;
+    size_t applied = 0;
+    int prc = vk_revfeed_apply_doc(page, sizeof page - 1, 0, apply_to, v, &next, &applied);
+    if (prc != VK_OK) {
+        assert_int_equal(prc, VK_ENOMEM); /* never a page misread as another */
+        assert_int_equal(next, 0);
+        rc = VALETKEY_ENOMEM;
+        goto out;
+    }
+    assert_int_equal(next, 8);
+    assert_int_equal(valetkey_verify(v, third, strlen(third), NULL, NULL),
+                     VALETKEY_TOKEN_REVOKED);
 out:
     valetkey_claims_free(c);
     valetkey_claims_free(c2);

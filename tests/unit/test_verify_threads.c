@@ -148,7 +148,7 @@ static void *revoker_thread(void *arg)
     /* Revoke a third of the tokens, one by one, checking each at once. */
     for (int i = 1; i < TOKENS && !over(); i += 3) {
         usleep(2000);
-        if (vk_verifier_revoke(v, vk_str_c(jtis[i]), T0 + 600) != VK_OK)
+        if (vk_verifier_revoke(v, VK_REVOKE_JTI, vk_str_c(jtis[i]), T0 + 600) != VK_OK)
             *failed = 1;
         __atomic_store_n(&revoked[i], 1, __ATOMIC_RELEASE);
         int rc = valetkey_verify(v, tokens[i], strlen(tokens[i]), NULL, NULL);

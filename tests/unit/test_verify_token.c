@@ -581,7 +581,7 @@ static void revocation_is_by_jti_and_reaches_cached_tokens(void **state)
     vk_verifier_stats(v, &st);
     assert_int_equal(st.seen_entries, 3);
 
-    assert_int_equal(vk_verifier_revoke(v, VK_STR("rev-1"), T0 + 600), VK_OK);
+    assert_int_equal(vk_verifier_revoke(v, VK_REVOKE_JTI, VK_STR("rev-1"), T0 + 600), VK_OK);
     assert_int_equal(t_verify(v, tok), VALETKEY_TOKEN_REVOKED);  /* was cached */
     assert_int_equal(t_verify(v, twin), VALETKEY_TOKEN_REVOKED); /* was cached too */
     assert_int_equal(t_verify(v, tok), VALETKEY_TOKEN_REVOKED);  /* and is not re-admitted */
@@ -589,14 +589,14 @@ static void revocation_is_by_jti_and_reaches_cached_tokens(void **state)
 
     /* Revoked before it was ever seen. */
     char *late = t_token(es, "rev-3", T0 + 600, NULL);
-    assert_int_equal(vk_verifier_revoke(v, VK_STR("rev-3"), T0 + 600), VK_OK);
+    assert_int_equal(vk_verifier_revoke(v, VK_REVOKE_JTI, VK_STR("rev-3"), T0 + 600), VK_OK);
     assert_int_equal(t_verify(v, late), VALETKEY_TOKEN_REVOKED);
     /* The revocation outlives exp by the leeway, then is forgotten with the token. */
     set_now(T0 + 600 + 29);
     assert_int_equal(t_verify(v, late), VALETKEY_TOKEN_REVOKED);
     set_now(T0 + 600 + 30);
     assert_int_equal(t_verify(v, late), VALETKEY_TOKEN_EXPIRED);
-    assert_int_equal(vk_verifier_revoke(v, VK_STR(""), T0), VK_EINVAL);
+    assert_int_equal(vk_verifier_revoke(v, VK_REVOKE_JTI, VK_STR(""), T0), VK_EINVAL);
     free(late);
     free(tok);
     free(twin);
@@ -618,7 +618,7 @@ static void a_full_revocation_list_refuses_instead_of_forgetting(void **state)
     for (size_t i = 0; i < 100000 && rc == VK_OK; i++) {
         char jti[32];
         snprintf(jti, sizeof jti, "full-%zu", i);
-        rc = vk_verifier_revoke(v, vk_str_c(jti), T0 + 600);
+        rc = vk_verifier_revoke(v, VK_REVOKE_JTI, vk_str_c(jti), T0 + 600);
         if (rc == VK_OK)
             ok++;
     }
@@ -634,7 +634,7 @@ static void a_full_revocation_list_refuses_instead_of_forgetting(void **state)
     }
     /* When they expire, there is room again. */
     set_now(T0 + 700);
-    assert_int_equal(vk_verifier_revoke(v, VK_STR("after"), T0 + 1300), VK_OK);
+    assert_int_equal(vk_verifier_revoke(v, VK_REVOKE_JTI, VK_STR("after"), T0 + 1300), VK_OK);
     valetkey_verifier_free(v);
 }
 
