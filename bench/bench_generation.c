@@ -71,7 +71,7 @@ static void call(struct ctx *c, int v)
     unsigned int ver = 0;
     switch (v) {
     case V_STORE:
-        c->st->ops->clients_generation(c->st, &g);
+        vk_store_clients_generation(c->st, &g);
         break;
     case V_SELECT:
         if (sqlite3_step(c->sel) == SQLITE_ROW)

@@ -418,7 +418,7 @@ static int cmd_add(struct vk_store *st, const struct add_opts *o)
         c.has_secret = true;
     }
     struct vk_err err = {{0}};
-    if (st->ops->client_put(st, &c, &err) != VK_OK)
+    if (vk_store_client_put(st, &c, &err) != VK_OK)
         return vk_cli_fail(1, "%s", err.msg);
     /* The secret is shown exactly once, here; the store keeps only its SHA-256. */
     vk_cli_print_json(client_json(&c, c.has_secret ? secret : NULL));
@@ -467,7 +467,7 @@ int vk_cmd_client(int argc, char **argv)
         status = cmd_add(st, &add);
     } else if (strcmp(sub, "list") == 0) {
         struct vk_client_list cl;
-        if (st->ops->client_list(st, &a, &cl) != VK_OK) {
+        if (vk_store_client_list(st, &a, &cl) != VK_OK) {
             status = vk_cli_fail(1, "cannot read clients");
         } else {
             json_t *arr = json_array();
@@ -479,7 +479,7 @@ int vk_cmd_client(int argc, char **argv)
     } else {
         vk_str id = vk_str_c(argv[2]);
         struct vk_client c;
-        int rc = st->ops->client_get(st, &a, id, &c);
+        int rc = vk_store_client_get(st, &a, id, &c);
         if (rc == VK_ENOTFOUND) {
             status = vk_cli_fail(1, "no client with that id");
         } else if (rc != VK_OK) {
@@ -488,7 +488,7 @@ int vk_cmd_client(int argc, char **argv)
             vk_cli_print_json(client_json(&c, NULL));
             status = 0;
         } else if (strcmp(sub, "remove") == 0) {
-            rc = st->ops->client_delete(st, id);
+            rc = vk_store_client_delete(st, id);
             if (rc != VK_OK) {
                 status = vk_cli_fail(1, "cannot remove the client: %s", vk_strerror(rc));
             } else {
@@ -507,7 +507,7 @@ int vk_cmd_client(int argc, char **argv)
             char secret[96];
             uint8_t digest[VK_DIGEST_LEN];
             if (vk_secret_new(VK_PREFIX_CLIENT_SECRET, secret, sizeof secret, digest) != VK_OK ||
-                st->ops->client_set_secret(st, id, digest) != VK_OK) {
+                vk_store_client_set_secret(st, id, digest) != VK_OK) {
                 status = vk_cli_fail(1, "cannot rotate the secret");
             } else {
                 json_t *j = json_object();

@@ -51,7 +51,7 @@ static int print_keys(struct vk_store *st, int64_t window)
     struct vk_arena a;
     struct vk_key_list kl;
     vk_arena_init(&a, 16 * 1024 * 1024);
-    int rc = st->ops->key_list(st, &a, &kl);
+    int rc = vk_store_key_list(st, &a, &kl);
     if (rc != VK_OK) {
         vk_arena_clear(&a);
         return vk_cli_fail(1, "cannot read keys: %s", vk_strerror(rc));

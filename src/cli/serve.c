@@ -363,7 +363,7 @@ int vk_cmd_serve(int argc, char **argv)
     }
     vk_log_start_async();
     vk_log_info("event=server.started listen=%s issuer=%s store=%s tls=%s client_certs=%s", bound,
-                issuer, st->ops->name, tls != NULL ? "on" : "off",
+                issuer, vk_store_name(st), tls != NULL ? "on" : "off",
                 !app.client_certs             ? "off"
                 : cfg.client_cert_header[0]   ? "proxy_header"
                 : app.client_ca != NULL       ? "requested_with_ca"
@@ -381,7 +381,7 @@ int vk_cmd_serve(int argc, char **argv)
     struct vk_arena a;
     struct vk_client_list cl = {0};
     vk_arena_init(&a, 1024 * 1024);
-    if (st->ops->client_list(st, &a, &cl) == VK_OK && cl.n == 0)
+    if (vk_store_client_list(st, &a, &cl) == VK_OK && cl.n == 0)
         printf("No clients yet. Create one in another terminal with:\n"
                "  ./build/valetkey client add --name my-service --scope \"read write\" "
                "--data %s\n",
@@ -413,7 +413,7 @@ int vk_cmd_serve(int argc, char **argv)
             continue;
         }
         if (sig < 0 && errno == EAGAIN)
-            st->ops->purge_expired(st, vk_now(), &vk_store_retention_default); /* every minute */
+            vk_store_purge_expired(st, vk_now(), &vk_store_retention_default); /* every minute */
     }
     if (vk_http_stop(srv) != VK_OK) {
         /* Requests are still running in worker threads: tearing down the app and the store

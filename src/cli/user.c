@@ -347,7 +347,7 @@ static json_t *done_json(const char *username, const char *what)
 static int must_exist(struct vk_store *st, struct vk_arena *a, const char *username)
 {
     struct vk_user u;
-    int rc = st->ops->user_get_by_name(st, a, vk_str_c(username), &u);
+    int rc = vk_store_user_get_by_name(st, a, vk_str_c(username), &u);
     if (rc == VK_ENOTFOUND)
         return vk_cli_fail(1, "no user named '%s'", username);
     if (rc != VK_OK)
@@ -365,7 +365,7 @@ static int cmd_add(struct vk_store *st, struct vk_arena *a, const char *username
     int status, rc;
 
     /* Ask for the password only when the user can be created. */
-    rc = st->ops->user_get_by_name(st, a, vk_str_c(username), &u);
+    rc = vk_store_user_get_by_name(st, a, vk_str_c(username), &u);
     if (rc == VK_OK) {
         status = vk_cli_fail(1, "a user named '%s' already exists", username);
         goto out;
@@ -395,7 +395,7 @@ static int cmd_add(struct vk_store *st, struct vk_arena *a, const char *username
         .created_at = now,
         .password_changed_at = now,
     };
-    rc = st->ops->user_put(st, &u, &err);
+    rc = vk_store_user_put(st, &u, &err);
     if (rc == VK_EEXIST) {
         status = vk_cli_fail(1, "a user named '%s' already exists", username);
         goto out;
@@ -415,7 +415,7 @@ out:
 static int cmd_list(struct vk_store *st, struct vk_arena *a)
 {
     struct vk_user_list ul;
-    int rc = st->ops->user_list(st, a, &ul);
+    int rc = vk_store_user_list(st, a, &ul);
     if (rc != VK_OK)
         return vk_cli_fail(1, "cannot read users: %s", vk_strerror(rc));
     json_t *arr = json_array();
@@ -430,7 +430,7 @@ static int cmd_remove(struct vk_store *st, struct vk_arena *a, const char *usern
     int status = must_exist(st, a, username);
     if (status != 0)
         return status;
-    int rc = st->ops->user_delete(st, vk_str_c(username), vk_now());
+    int rc = vk_store_user_delete(st, vk_str_c(username), vk_now());
     if (rc == VK_ENOTFOUND)
         return vk_cli_fail(1, "no user named '%s'", username);
     if (rc != VK_OK)
@@ -450,7 +450,7 @@ static int cmd_passwd(struct vk_store *st, struct vk_arena *a, const char *usern
     status = new_password_hash(hash);
     if (status != 0)
         goto out;
-    rc = st->ops->user_set_password(st, vk_str_c(username), hash, vk_now());
+    rc = vk_store_user_set_password(st, vk_str_c(username), hash, vk_now());
     if (rc == VK_ENOTFOUND) {
         status = vk_cli_fail(1, "no user named '%s'", username);
         goto out;
@@ -563,7 +563,7 @@ int vk_cmd_user(int argc, char **argv)
         goto out;
     }
     if (!store_has_users(st->ops)) {
-        status = vk_cli_fail(1, "the %s store does not support users", st->ops->name);
+        status = vk_cli_fail(1, "the %s store does not support users", vk_store_name(st));
         goto out;
     }
     vk_arena_init(&a, 64 * 1024 * 1024);

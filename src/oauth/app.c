@@ -86,12 +86,12 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
         vk_err_set(err, rc, "cannot build the discovery documents");
         goto fail;
     }
-    rc = st->ops->secret_get_or_create(st, "csrf", app->csrf_key);
+    rc = vk_store_secret_get_or_create(st, "csrf", app->csrf_key);
     if (rc != VK_OK) {
         vk_err_set(err, rc, "cannot read the CSRF key from the store");
         goto fail;
     }
-    rc = st->ops->secret_get_or_create(st, "device", app->device_key);
+    rc = vk_store_secret_get_or_create(st, "device", app->device_key);
     if (rc != VK_OK) {
         vk_err_set(err, rc, "cannot read the device-cookie key from the store");
         goto fail;

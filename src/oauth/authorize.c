@@ -423,7 +423,7 @@ static int issue_code(struct vk_app *app, const struct vk_request *rq, struct vk
     c.grant_id = grant_id;
     if (c.redirect_uri == NULL || c.code_challenge == NULL || c.nonce == NULL)
         return VK_ENOMEM;
-    rc = app->st->ops->code_put(app->st, &c);
+    rc = vk_store_code_put(app->st, &c);
     if (rc != VK_OK)
         return rc;
     rs->log_client = az->client.id;
@@ -441,8 +441,7 @@ static int proceed(struct vk_app *app, const struct vk_request *rq, struct vk_re
     /* First-party clients skip the page, unless the client asked for it with prompt=consent. */
     if (!consented_now && (!az->client.first_party || (az->prompt & VK_PROMPT_CONSENT))) {
         const char *remembered = NULL;
-        int rc = app->st->ops->consent_get(app->st, rq->arena, user->id, az->client.id,
-                                           &remembered);
+        int rc = vk_store_consent_get(app->st, rq->arena, user->id, az->client.id, &remembered);
         if (rc != VK_OK && rc != VK_ENOTFOUND)
             return unavailable(app, rq, rs, az, rc);
         bool covered = remembered != NULL &&
@@ -545,7 +544,7 @@ static int start_session(struct vk_app *app, const struct vk_request *rq, struct
     if (vk_cookie_get(rq, app->session_cookie, &old) && old.len <= 128) {
         uint8_t d[VK_DIGEST_LEN];
         vk_sha256(old.p, old.len, d);
-        int rc = app->st->ops->session_delete(app->st, d);
+        int rc = vk_store_session_delete(app->st, d);
         if (rc != VK_OK)
             return rc;
     }
@@ -555,7 +554,7 @@ static int start_session(struct vk_app *app, const struct vk_request *rq, struct
     se->user_id = user->id;
     se->auth_time = rq->now;
     se->expires_at = rq->now + app->cfg->session_ttl;
-    rc = app->st->ops->session_put(app->st, se);
+    rc = vk_store_session_put(app->st, se);
     if (rc == VK_OK)
         rc = vk_cookie_set(rs, rq->arena, app->session_cookie, value, -1, app->cookie_secure);
     vk_wipe(value, sizeof value);
@@ -622,7 +621,7 @@ static int login_prepare(struct vk_app *app, const struct vk_request *rq, struct
 {
     char netbuf[VK_ADDR_NET_LEN];
     vk_str cookie, user_id, dev_id;
-    int rc = app->st->ops->user_get_by_name(app->st, rq->arena, lg->username, &lg->user);
+    int rc = vk_store_user_get_by_name(app->st, rq->arena, lg->username, &lg->user);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
         return rc;
     lg->known = rc == VK_OK;
@@ -739,8 +738,7 @@ static int login_deferred(void *appv, const struct vk_request *rq, struct vk_res
         /* The parameters were raised since this hash was made: store a stronger one. */
         char hash[VK_PASSWORD_HASH_MAX];
         if (vk_password_hash(lg->pw, hash, sizeof hash) == VK_OK &&
-            app->st->ops->user_upgrade_hash(app->st, lg->user.id, lg->user.password_hash,
-                                            hash) == VK_OK)
+            vk_store_user_upgrade_hash(app->st, lg->user.id, lg->user.password_hash, hash) == VK_OK)
             vk_log_info("event=password.rehashed user_id=%s", lg->user.id);
         vk_wipe(hash, sizeof hash);
     }
@@ -852,7 +850,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
     }
     /* Remember the union of what was approved before and now, per user and client. */
     const char *prev = NULL, *merged = az.scope;
-    rc = app->st->ops->consent_get(app->st, rq->arena, user.id, az.client.id, &prev);
+    rc = vk_store_consent_get(app->st, rq->arena, user.id, az.client.id, &prev);
     if (rc != VK_OK && rc != VK_ENOTFOUND)
         return unavailable(app, rq, rs, &az, rc);
     if (prev != NULL && prev[0] != '\0') {
@@ -865,7 +863,7 @@ int vk_ep_consent(void *appv, const struct vk_request *rq, struct vk_response *r
             merged = dedup;
     }
     if (merged[0] != '\0') {
-        rc = app->st->ops->consent_put(app->st, user.id, az.client.id, merged, rq->now);
+        rc = vk_store_consent_put(app->st, user.id, az.client.id, merged, rq->now);
         if (rc != VK_OK)
             return unavailable(app, rq, rs, &az, rc);
     }

@@ -163,7 +163,7 @@ int vk_ep_health(void *appv, const struct vk_request *rq, struct vk_response *rs
     struct vk_app *app = appv;
     struct vk_store_health h;
     static const char ok[] = "{\"status\":\"ok\",\"store\":{\"reads\":\"ok\",\"writes\":\"ok\"}}";
-    if (app->st->ops->health(app->st, &h) != VK_OK)
+    if (vk_store_health(app->st, &h) != VK_OK)
         h.reads_ok = h.writes_ok = false;
     if (h.reads_ok && h.writes_ok)
         return vk_response_json(rs, rq->arena, 200, ok, sizeof ok - 1);

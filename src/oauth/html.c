@@ -55,10 +55,10 @@ int vk_oauth_session(struct vk_app *app, const struct vk_request *rq, struct vk_
     if (!vk_cookie_get(rq, app->session_cookie, &cookie) || cookie.len > 128)
         return VK_ENOTFOUND;
     vk_sha256(cookie.p, cookie.len, d);
-    int rc = app->st->ops->session_get(app->st, rq->arena, d, rq->now, se);
+    int rc = vk_store_session_get(app->st, rq->arena, d, rq->now, se);
     if (rc != VK_OK)
         return rc;
-    rc = app->st->ops->user_get(app->st, rq->arena, vk_str_c(se->user_id), user);
+    rc = vk_store_user_get(app->st, rq->arena, vk_str_c(se->user_id), user);
     if (rc != VK_OK)
         memset(se, 0, sizeof *se);
     return rc;

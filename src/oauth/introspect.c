@@ -51,9 +51,9 @@ static int introspect_refresh(struct vk_app *app, const struct vk_request *rq,
     struct vk_grant g;
     uint8_t digest[VK_DIGEST_LEN];
     vk_secret_digest((struct vk_secret){token.p, token.len}, digest);
-    int rc = app->st->ops->refresh_get(app->st, rq->arena, digest, &rt);
+    int rc = vk_store_refresh_get(app->st, rq->arena, digest, &rt);
     if (rc == VK_OK)
-        rc = app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g);
+        rc = vk_store_grant_get(app->st, rq->arena, rt.grant_id, &g);
     struct vk_client owner;
     if (rc == VK_OK && rt.used_at == 0 && g.revoked_at == 0 && rq->now < rt.expires_at &&
         rq->now < g.expires_at && vk_introspect_refresh_allowed(caller, vk_str_c(g.client_id))) {
@@ -144,7 +144,7 @@ int vk_ep_introspect(void *appv, const struct vk_request *rq, struct vk_response
         rc = vk_response_json(rs, rq->arena, 200, inactive, sizeof inactive - 1);
         goto out;
     }
-    rc = app->st->ops->token_is_revoked(app->st, json_string_value(jti), &revoked);
+    rc = vk_store_token_is_revoked(app->st, json_string_value(jti), &revoked);
     if (rc != VK_OK)
         goto out;
     /* A token of a client that has since been removed is no longer active. */

@@ -141,7 +141,7 @@ int vk_ep_logout(void *appv, const struct vk_request *rq, struct vk_response *rs
     if (vk_cookie_get(rq, app->session_cookie, &cookie) && cookie.len <= 128) {
         uint8_t d[VK_DIGEST_LEN];
         vk_sha256(cookie.p, cookie.len, d);
-        rc = app->st->ops->session_delete(app->st, d);
+        rc = vk_store_session_delete(app->st, d);
         if (rc != VK_OK)
             return rc;
     }

@@ -40,8 +40,8 @@ int vk_ep_revoke(void *appv, const struct vk_request *rq, struct vk_response *rs
     uint8_t digest[VK_DIGEST_LEN];
     vk_secret_digest((struct vk_secret){token.p, token.len}, digest);
     if (vk_str_starts_with_lit(token, VK_PREFIX_REFRESH) &&
-        app->st->ops->refresh_get(app->st, rq->arena, digest, &rt) == VK_OK &&
-        app->st->ops->grant_get(app->st, rq->arena, rt.grant_id, &g) == VK_OK) {
+        vk_store_refresh_get(app->st, rq->arena, digest, &rt) == VK_OK &&
+        vk_store_grant_get(app->st, rq->arena, rt.grant_id, &g) == VK_OK) {
         /* RFC 7009 §2.1: revoking a refresh token revokes its grant and the access tokens
          * issued from it. */
         if (strcmp(g.client_id, client.id) != 0) {
@@ -49,7 +49,7 @@ int vk_ep_revoke(void *appv, const struct vk_request *rq, struct vk_response *rs
                                "the token was not issued to this client");
             goto out;
         }
-        rc = app->st->ops->grant_revoke(app->st, g.id, rq->now);
+        rc = vk_store_grant_revoke(app->st, g.id, rq->now);
         if (rc != VK_OK)
             goto out;
         __atomic_add_fetch(&app->metrics.revocations, 1, __ATOMIC_RELAXED);
@@ -65,8 +65,8 @@ int vk_ep_revoke(void *appv, const struct vk_request *rq, struct vk_response *rs
                                "the token was not issued to this client");
             goto out;
         } else {
-            rc = app->st->ops->token_revoke(app->st, json_string_value(jti), client.id,
-                                            json_integer_value(exp), rq->now);
+            rc = vk_store_token_revoke(app->st, json_string_value(jti), client.id,
+                                       json_integer_value(exp), rq->now);
             if (rc != VK_OK)
                 goto out;
             __atomic_add_fetch(&app->metrics.revocations, 1, __ATOMIC_RELAXED);

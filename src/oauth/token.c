@@ -263,7 +263,7 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     vk_params_get(ps, "redirect_uri", &redirect);
     vk_params_get(ps, "code_verifier", &verifier);
     vk_secret_digest((struct vk_secret){code.p, code.len}, digest);
-    int rc = app->st->ops->code_get(app->st, rq->arena, digest, &cd);
+    int rc = vk_store_code_get(app->st, rq->arena, digest, &cd);
     if (rc == VK_ENOTFOUND)
         return vk_oauth_fail(oe, 400, "invalid_grant", "the authorization code is invalid");
     if (rc != VK_OK)
@@ -271,7 +271,7 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
     rc = vk_code_decide(&cd, vk_str_c(c->id), redirect, verifier, rq->now, &reused, oe);
     if (reused && cd.grant_id[0] != '\0') {
         /* RFC 9700 §4.2.4 / checklist #18: revoke everything issued from the code. */
-        int r2 = app->st->ops->grant_revoke(app->st, cd.grant_id, rq->now);
+        int r2 = vk_store_grant_revoke(app->st, cd.grant_id, rq->now);
         vk_log_warn("event=code.reused client=%s grant=%s revoked=%s", c->id, cd.grant_id,
                     r2 == VK_OK ? "yes" : "failed");
         if (r2 != VK_OK)
@@ -318,11 +318,10 @@ static int grant_authorization_code(struct vk_app *app, const struct vk_request 
             return rc;
     }
     /* One transaction: the code is spent and the grant started together, or neither. */
-    rc = app->st->ops->code_redeem(app->st, digest, rq->now, &g, with_refresh ? &rt : NULL, jti,
-                                   exp);
+    rc = vk_store_code_redeem(app->st, digest, rq->now, &g, with_refresh ? &rt : NULL, jti, exp);
     if (rc == VK_EEXIST) {
         /* Another redemption of this code won the race: a replay. Revoke what it started. */
-        int r2 = app->st->ops->grant_revoke(app->st, g.id, rq->now);
+        int r2 = vk_store_grant_revoke(app->st, g.id, rq->now);
         vk_log_warn("event=code.reused client=%s grant=%s revoked=%s", c->id, g.id,
                     r2 == VK_OK ? "yes" : "failed");
         if (r2 != VK_OK)
@@ -362,11 +361,11 @@ static int grant_refresh_token(struct vk_app *app, const struct vk_request *rq,
     int attempt = 0;
 again:
     {
-        int rc = app->st->ops->refresh_get(app->st, rq->arena, digest, &old);
+        int rc = vk_store_refresh_get(app->st, rq->arena, digest, &old);
         if (rc == VK_ENOTFOUND)
             return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc == VK_OK)
-            rc = app->st->ops->grant_get(app->st, rq->arena, old.grant_id, &g);
+            rc = vk_store_grant_get(app->st, rq->arena, old.grant_id, &g);
         if (rc == VK_ENOTFOUND)
             return vk_oauth_fail(oe, 400, "invalid_grant", "the refresh token is invalid");
         if (rc != VK_OK)
@@ -386,7 +385,7 @@ again:
         rc = vk_refresh_decide(&old, &g, vk_str_c(c->id), vk_request_now_ms(rq), &verdict, oe);
         if (verdict == VK_REFRESH_REUSE) {
             /* checklist #35: a used refresh token came back: revoke the whole family. */
-            int r2 = app->st->ops->grant_revoke(app->st, g.id, rq->now);
+            int r2 = vk_store_grant_revoke(app->st, g.id, rq->now);
             vk_log_warn("event=refresh.reused client=%s grant=%s revoked=%s", c->id, g.id,
                         r2 == VK_OK ? "yes" : "failed");
             return r2 != VK_OK ? r2 : rc;
@@ -447,8 +446,8 @@ again:
          * seconds lasted anywhere from N-1 to N. */
         grace_until_ms = vk_request_now_ms(rq) + app->cfg->refresh_grace * 1000;
     }
-    rc = app->st->ops->refresh_rotate(app->st, digest, rq->now, blob, bloblen, grace_until_ms,
-                                      &next, jti, exp);
+    rc = vk_store_refresh_rotate(app->st, digest, rq->now, blob, bloblen, grace_until_ms, &next,
+                                 jti, exp);
     if (rc == VK_EEXIST && attempt++ == 0)
         goto again; /* a concurrent request rotated it first: decide again (grace or reuse) */
     if (rc != VK_OK)

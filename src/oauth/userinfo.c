@@ -73,7 +73,7 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
     bool revoked = true;
     rc = VK_OK;
     if (json_is_string(jti))
-        rc = app->st->ops->token_is_revoked(app->st, json_string_value(jti), &revoked);
+        rc = vk_store_token_is_revoked(app->st, json_string_value(jti), &revoked);
     if (rc != VK_OK)
         goto out;
     if (revoked || !json_is_string(sub)) {
@@ -121,7 +121,7 @@ int vk_ep_userinfo(void *appv, const struct vk_request *rq, struct vk_response *
         rc = bearer_error(rq, rs, 403, "insufficient_scope", "the token lacks the openid scope");
         goto out;
     }
-    rc = app->st->ops->user_get(app->st, rq->arena, vk_str_c(json_string_value(sub)), &user);
+    rc = vk_store_user_get(app->st, rq->arena, vk_str_c(json_string_value(sub)), &user);
     if (rc == VK_ENOTFOUND) {
         rc = bearer_error(rq, rs, 401, "invalid_token", "the user no longer exists");
         goto out;

@@ -57,7 +57,7 @@ int vk_client_cache_new(struct vk_store *st, struct vk_client_cache **out)
         return VK_ENOMEM;
     cc->st = st;
     pthread_rwlock_init(&cc->lock, NULL);
-    int rc = st->ops->clients_generation(st, &cc->generation);
+    int rc = vk_store_clients_generation(st, &cc->generation);
     if (rc != VK_OK) {
         vk_client_cache_free(cc);
         return rc;
@@ -156,7 +156,7 @@ static int copy_out(struct vk_arena *a, const struct vk_client *c, struct vk_cli
 static int check_generation(struct vk_client_cache *cc)
 {
     int64_t gen;
-    int rc = cc->st->ops->clients_generation(cc->st, &gen);
+    int rc = vk_store_clients_generation(cc->st, &gen);
     if (rc != VK_OK)
         return rc;
     pthread_rwlock_rdlock(&cc->lock);
@@ -198,9 +198,9 @@ int vk_client_cache_get(struct vk_client_cache *cc, struct vk_arena *a, vk_str i
     /* The generation before the read: if a change lands in between, the entry is dropped at the
      * next check instead of living on with stale data. */
     int64_t gen = 0;
-    int rc = cc->st->ops->clients_generation(cc->st, &gen);
+    int rc = vk_store_clients_generation(cc->st, &gen);
     if (rc == VK_OK)
-        rc = cc->st->ops->client_get(cc->st, a, id, out);
+        rc = vk_store_client_get(cc->st, a, id, out);
     if (rc != VK_OK)
         return rc;
     struct entry *e = entry_new(out);

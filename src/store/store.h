@@ -303,6 +303,68 @@ struct vk_store {
     const struct vk_store_ops *ops;
 };
 
+/* The operations, for callers: every caller goes through these wrappers (store/store.c) and never
+ * through st->ops, so there is one place where every store call passes -- for tracing, metrics
+ * and fault injection. Each has the contract of the operation of the same name above. */
+int vk_store_client_put(struct vk_store *st, const struct vk_client *c, struct vk_err *err);
+int vk_store_client_get(struct vk_store *st, struct vk_arena *a, vk_str id, struct vk_client *out);
+int vk_store_client_list(struct vk_store *st, struct vk_arena *a, struct vk_client_list *out);
+int vk_store_client_delete(struct vk_store *st, vk_str id);
+int vk_store_client_set_secret(struct vk_store *st, vk_str id, const uint8_t digest[VK_DIGEST_LEN]);
+int vk_store_clients_generation(struct vk_store *st, int64_t *out);
+int vk_store_client_max_ttl(struct vk_store *st, int64_t *out);
+int vk_store_key_put(struct vk_store *st, const struct vk_key_rec *k);
+int vk_store_key_list(struct vk_store *st, struct vk_arena *a, struct vk_key_list *out);
+int vk_store_key_rotate(struct vk_store *st, const struct vk_key_rec *k, size_t n, int64_t now,
+                        int64_t window, size_t max_published, int64_t *retry_at);
+int vk_store_key_rewrap(struct vk_store *st, const struct vk_key_rec *k,
+                        const char *const *prev_kek_id, size_t n);
+int vk_store_key_delete(struct vk_store *st, const char *kid);
+int vk_store_key_ttl_raise(struct vk_store *st, int64_t ttl, int64_t *out);
+int vk_store_keys_generation(struct vk_store *st, int64_t *out);
+int vk_store_token_revoke(struct vk_store *st, const char *jti, const char *client_id,
+                          int64_t expires_at, int64_t now);
+int vk_store_token_is_revoked(struct vk_store *st, const char *jti, bool *revoked);
+int vk_store_purge_expired(struct vk_store *st, int64_t now, const struct vk_store_retention *r);
+int vk_store_user_put(struct vk_store *st, const struct vk_user *u, struct vk_err *err);
+int vk_store_user_get(struct vk_store *st, struct vk_arena *a, vk_str id, struct vk_user *out);
+int vk_store_user_get_by_name(struct vk_store *st, struct vk_arena *a, vk_str username,
+                              struct vk_user *out);
+int vk_store_user_list(struct vk_store *st, struct vk_arena *a, struct vk_user_list *out);
+int vk_store_user_delete(struct vk_store *st, vk_str username, int64_t now);
+int vk_store_user_set_password(struct vk_store *st, vk_str username, const char *hash, int64_t now);
+int vk_store_user_upgrade_hash(struct vk_store *st, const char *user_id, const char *old_hash,
+                               const char *new_hash);
+int vk_store_session_put(struct vk_store *st, const struct vk_session *s);
+int vk_store_session_get(struct vk_store *st, struct vk_arena *a,
+                         const uint8_t digest[VK_DIGEST_LEN], int64_t now, struct vk_session *out);
+int vk_store_session_delete(struct vk_store *st, const uint8_t digest[VK_DIGEST_LEN]);
+int vk_store_consent_get(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                         const char *client_id, const char **scope);
+int vk_store_consent_put(struct vk_store *st, const char *user_id, const char *client_id,
+                         const char *scope, int64_t now);
+int vk_store_code_put(struct vk_store *st, const struct vk_code *c);
+int vk_store_code_get(struct vk_store *st, struct vk_arena *a, const uint8_t digest[VK_DIGEST_LEN],
+                      struct vk_code *out);
+int vk_store_code_redeem(struct vk_store *st, const uint8_t code_digest[VK_DIGEST_LEN], int64_t now,
+                         const struct vk_grant *g, const struct vk_refresh *rt, const char *jti,
+                         int64_t jti_exp);
+int vk_store_grant_get(struct vk_store *st, struct vk_arena *a, const char *id,
+                       struct vk_grant *out);
+int vk_store_grant_revoke(struct vk_store *st, const char *id, int64_t now);
+int vk_store_refresh_get(struct vk_store *st, struct vk_arena *a,
+                         const uint8_t digest[VK_DIGEST_LEN], struct vk_refresh *out);
+int vk_store_refresh_rotate(struct vk_store *st, const uint8_t old_digest[VK_DIGEST_LEN],
+                            int64_t now, const uint8_t *grace_blob, size_t grace_len,
+                            int64_t grace_until_ms, const struct vk_refresh *next, const char *jti,
+                            int64_t jti_exp);
+int vk_store_secret_get_or_create(struct vk_store *st, const char *name,
+                                  uint8_t out[VK_DIGEST_LEN]);
+int vk_store_health(struct vk_store *st, struct vk_store_health *out);
+
+/* The back end's name ("sqlite"), for messages. */
+const char *vk_store_name(const struct vk_store *st);
+
 extern const struct vk_store_ops vk_store_sqlite;
 
 /* A read-through cache of client records in front of a store, so the token endpoint does not read

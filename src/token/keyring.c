@@ -45,9 +45,9 @@ int64_t vk_keyring_publish_window(struct vk_store *st, int64_t min_ttl)
 {
     /* Unknown values: be generous, a key published too long is harmless. */
     int64_t recorded = 0, max_client = 0;
-    if (st->ops->key_ttl_raise(st, min_ttl, &recorded) != VK_OK)
+    if (vk_store_key_ttl_raise(st, min_ttl, &recorded) != VK_OK)
         recorded = 86400;
-    if (st->ops->client_max_ttl(st, &max_client) != VK_OK)
+    if (vk_store_client_max_ttl(st, &max_client) != VK_OK)
         max_client = 86400;
     int64_t ttl = min_ttl;
     if (recorded > ttl)
@@ -208,7 +208,7 @@ int vk_keyring_ensure(struct vk_store *st, const struct vk_kek *kek, int64_t now
     struct vk_arena a;
     struct vk_key_list kl;
     vk_arena_init(&a, 4 * 1024 * 1024);
-    int rc = st->ops->key_list(st, &a, &kl);
+    int rc = vk_store_key_list(st, &a, &kl);
     if (rc == VK_OK)
         rc = kek_matches_store(&kl, kek, err);
     for (int use = VK_KEY_USE_ACCESS; rc == VK_OK && use <= VK_KEY_USE_ID; use++) {
@@ -221,7 +221,7 @@ int vk_keyring_ensure(struct vk_store *st, const struct vk_kek *kek, int64_t now
         struct vk_key_rec rec;
         rc = make_key((enum vk_key_use)use, kek, now, &a, &rec, err);
         if (rc == VK_OK)
-            rc = st->ops->key_put(st, &rec);
+            rc = vk_store_key_put(st, &rec);
         if (rc == VK_OK)
             vk_log_info("event=key.created kid=%s alg=%s kek=%s", rec.kid, rec.alg,
                         rec.kek_id[0] != '\0' ? rec.kek_id : "none");
@@ -242,7 +242,7 @@ int vk_keyring_rewrap(struct vk_store *st, const struct vk_kek *cur, const struc
         struct vk_arena a;
         struct vk_key_list kl;
         vk_arena_init(&a, 4 * 1024 * 1024);
-        rc = st->ops->key_list(st, &a, &kl);
+        rc = vk_store_key_list(st, &a, &kl);
         struct vk_key_rec *recs = NULL;
         const char **prev = NULL;
         size_t m = 0;
@@ -267,7 +267,7 @@ int vk_keyring_rewrap(struct vk_store *st, const struct vk_kek *cur, const struc
             prev[m++] = r->kek_id;
         }
         if (rc == VK_OK)
-            rc = st->ops->key_rewrap(st, recs, prev, m);
+            rc = vk_store_key_rewrap(st, recs, prev, m);
         if (rc == VK_OK && changed != NULL)
             *changed = m;
         vk_arena_clear(&a);
@@ -292,14 +292,14 @@ int vk_keyring_rotate(struct vk_store *st, const struct vk_kek *kek, int64_t min
     if (rc != VK_OK)
         return rc;
     vk_arena_init(&a, 4 * 1024 * 1024);
-    rc = st->ops->key_list(st, &a, &kl);
+    rc = vk_store_key_list(st, &a, &kl);
     if (rc == VK_OK)
         rc = kek_matches_store(&kl, kek, err);
     for (int i = 0; rc == VK_OK && i < 2; i++)
         rc = make_key(i == 0 ? VK_KEY_USE_ACCESS : VK_KEY_USE_ID, kek, now, &a, &rec[i], err);
     int64_t window = vk_keyring_publish_window(st, min_ttl);
     if (rc == VK_OK)
-        rc = st->ops->key_rotate(st, rec, 2, now, window, VK_MAX_JWKS_KEYS, retry_at);
+        rc = vk_store_key_rotate(st, rec, 2, now, window, VK_MAX_JWKS_KEYS, retry_at);
     if (rc == VK_ETOOBIG) {
         /* Every key that may have signed a live token must stay published (and a key set holds
          * at most VK_MAX_JWKS_KEYS): refuse rather than drop one. */
@@ -342,9 +342,9 @@ static int build(struct vk_keyring *kr, int64_t now, struct vk_keyset **out, boo
     *clear_keys = false;
     vk_arena_init(&a, 4 * 1024 * 1024);
     int64_t window = vk_keyring_publish_window(kr->st, kr->min_ttl);
-    int rc = kr->st->ops->keys_generation(kr->st, &gen);
+    int rc = vk_store_keys_generation(kr->st, &gen);
     if (rc == VK_OK)
-        rc = kr->st->ops->key_list(kr->st, &a, &kl);
+        rc = vk_store_key_list(kr->st, &a, &kl);
     const struct vk_key_rec **pub = NULL;
     if (rc == VK_OK && kl.n > 0 && (pub = vk_arena_calloc(&a, kl.n * sizeof *pub)) == NULL)
         rc = VK_ENOMEM;
@@ -363,7 +363,7 @@ static int build(struct vk_keyring *kr, int64_t now, struct vk_keyset **out, boo
             if ((pass == 0) != (r->retired_at == 0))
                 continue;
             if (r->retired_at != 0 && now >= r->retired_at + window) {
-                kr->st->ops->key_delete(kr->st, r->kid);
+                vk_store_key_delete(kr->st, r->kid);
                 continue;
             }
             pub[npub++] = r;
@@ -509,7 +509,7 @@ static void maybe_reload(struct vk_keyring *kr, int64_t now)
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return;
     int64_t gen = 0;
-    if (kr->st->ops->keys_generation(kr->st, &gen) != VK_OK)
+    if (vk_store_keys_generation(kr->st, &gen) != VK_OK)
         return;
     pthread_mutex_lock(&kr->mu);
     bool stale = gen != kr->cur->generation || now >= kr->cur->valid_until;

@@ -53,7 +53,7 @@ static int setup(void **state)
             VK_OK)
         return -1;
     c.id = f->client_id;
-    if (f->st->ops->client_put(f->st, &c, &err) != VK_OK)
+    if (vk_store_client_put(f->st, &c, &err) != VK_OK)
         return -1;
     vk_arena_init(&f->a, VK_REQ_ARENA_CAP);
     *state = f;

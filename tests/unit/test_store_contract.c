@@ -70,26 +70,26 @@ static void client_round_trip_and_generation(void **state)
     struct vk_store *st = f->st;
     struct vk_err err = {{0}};
     int64_t g0, g1, g2;
-    assert_int_equal(st->ops->clients_generation(st, &g0), VK_OK);
+    assert_int_equal(vk_store_clients_generation(st, &g0), VK_OK);
     struct vk_client c = client("vk_c_1"), out;
-    assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
-    assert_int_equal(st->ops->client_put(st, &c, &err), VK_EEXIST);
-    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_OK);
+    assert_int_equal(vk_store_client_put(st, &c, &err), VK_OK);
+    assert_int_equal(vk_store_client_put(st, &c, &err), VK_EEXIST);
+    assert_int_equal(vk_store_client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_OK);
     assert_string_equal(out.redirect_uris, "https://a.example/cb");
     assert_false(out.introspect);
     assert_true(out.has_secret);
     assert_memory_equal(out.secret_digest, c.secret_digest, VK_DIGEST_LEN);
-    assert_int_equal(st->ops->clients_generation(st, &g1), VK_OK);
+    assert_int_equal(vk_store_clients_generation(st, &g1), VK_OK);
     assert_true(g1 != g0);
     uint8_t d[VK_DIGEST_LEN];
     vk_sha256("other", 5, d);
-    assert_int_equal(st->ops->client_set_secret(st, VK_STR("vk_c_1"), d), VK_OK);
-    assert_int_equal(st->ops->clients_generation(st, &g2), VK_OK);
+    assert_int_equal(vk_store_client_set_secret(st, VK_STR("vk_c_1"), d), VK_OK);
+    assert_int_equal(vk_store_clients_generation(st, &g2), VK_OK);
     assert_true(g2 != g1);
     struct vk_client rs = client("vk_c_rs");
     rs.introspect = true;
-    assert_int_equal(st->ops->client_put(st, &rs, &err), VK_OK);
-    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_rs"), &out), VK_OK);
+    assert_int_equal(vk_store_client_put(st, &rs, &err), VK_OK);
+    assert_int_equal(vk_store_client_get(st, &f->a, VK_STR("vk_c_rs"), &out), VK_OK);
     assert_true(out.introspect);
     assert_string_equal(out.jwks, "");
     assert_string_equal(out.tls_auth_kind, "");
@@ -102,17 +102,17 @@ static void client_round_trip_and_generation(void **state)
     mt.tls_auth_value = "CN=client-a,O=Example";
     mt.jwks = "{\"keys\":[]}";
     mt.tls_bound_tokens = true;
-    assert_int_equal(st->ops->client_put(st, &mt, &err), VK_OK);
-    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_mtls"), &out), VK_OK);
+    assert_int_equal(vk_store_client_put(st, &mt, &err), VK_OK);
+    assert_int_equal(vk_store_client_get(st, &f->a, VK_STR("vk_c_mtls"), &out), VK_OK);
     assert_false(out.has_secret);
     assert_string_equal(out.auth_method, "tls_client_auth");
     assert_string_equal(out.tls_auth_kind, "subject_dn");
     assert_string_equal(out.tls_auth_value, "CN=client-a,O=Example");
     assert_string_equal(out.jwks, "{\"keys\":[]}");
     assert_true(out.tls_bound_tokens);
-    assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_OK);
-    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_ENOTFOUND);
-    assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_1")), VK_ENOTFOUND);
+    assert_int_equal(vk_store_client_delete(st, VK_STR("vk_c_1")), VK_OK);
+    assert_int_equal(vk_store_client_get(st, &f->a, VK_STR("vk_c_1"), &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_client_delete(st, VK_STR("vk_c_1")), VK_ENOTFOUND);
 }
 
 static void generation_seen_across_connections(void **state)
@@ -125,11 +125,11 @@ static void generation_seen_across_connections(void **state)
     int64_t g0, g1;
     assert_int_equal(vk_store_open(f->dir, &other, &err), VK_OK);
     /* read twice: nothing may answer the second read from a stale cache */
-    assert_int_equal(f->st->ops->clients_generation(f->st, &g0), VK_OK);
-    assert_int_equal(f->st->ops->clients_generation(f->st, &g0), VK_OK);
+    assert_int_equal(vk_store_clients_generation(f->st, &g0), VK_OK);
+    assert_int_equal(vk_store_clients_generation(f->st, &g0), VK_OK);
     struct vk_client c = client("vk_c_2");
-    assert_int_equal(other->ops->client_put(other, &c, &err), VK_OK);
-    assert_int_equal(f->st->ops->clients_generation(f->st, &g1), VK_OK);
+    assert_int_equal(vk_store_client_put(other, &c, &err), VK_OK);
+    assert_int_equal(vk_store_clients_generation(f->st, &g1), VK_OK);
     assert_true(g1 != g0);
     vk_store_close(other);
 }
@@ -170,18 +170,18 @@ static void the_store_keeps_sqlite_locks(void **state)
     snprintf(db, sizeof db, "%s/valetkey.db", f->dir);
     assert_true(locked_by_another_process(shm));
     assert_true(locked_by_another_process(db)); /* WAL mode: a shared lock while connected */
-    assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
-    assert_int_equal(st->ops->keys_generation(st, &gen), VK_OK);
+    assert_int_equal(vk_store_clients_generation(st, &gen), VK_OK);
+    assert_int_equal(vk_store_keys_generation(st, &gen), VK_OK);
     struct vk_client c = client("vk_c_locks"), out;
-    assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
-    assert_int_equal(st->ops->client_get(st, &f->a, VK_STR("vk_c_locks"), &out), VK_OK);
-    assert_int_equal(st->ops->purge_expired(st, NOW, &vk_store_retention_default), VK_OK);
-    assert_int_equal(st->ops->clients_generation(st, &gen), VK_OK);
+    assert_int_equal(vk_store_client_put(st, &c, &err), VK_OK);
+    assert_int_equal(vk_store_client_get(st, &f->a, VK_STR("vk_c_locks"), &out), VK_OK);
+    assert_int_equal(vk_store_purge_expired(st, NOW, &vk_store_retention_default), VK_OK);
+    assert_int_equal(vk_store_clients_generation(st, &gen), VK_OK);
     assert_true(locked_by_another_process(shm));
     /* and a second handle on the same directory (what the CLI opens) changes nothing */
     struct vk_store *other = NULL;
     assert_int_equal(vk_store_open(f->dir, &other, &err), VK_OK);
-    assert_int_equal(other->ops->clients_generation(other, &gen), VK_OK);
+    assert_int_equal(vk_store_clients_generation(other, &gen), VK_OK);
     vk_store_close(other);
     assert_true(locked_by_another_process(shm));
     assert_true(locked_by_another_process(db));
@@ -196,7 +196,7 @@ static void put_code(struct vk_store *st, const char *seed, const char *grant_id
                         .grant_id = grant_id};
     vk_sha256(seed, strlen(seed), c.digest);
     memcpy(d, c.digest, VK_DIGEST_LEN);
-    assert_int_equal(st->ops->code_put(st, &c), VK_OK);
+    assert_int_equal(vk_store_code_put(st, &c), VK_OK);
 }
 
 static struct vk_grant grant(const char *id);
@@ -208,21 +208,21 @@ static void code_is_redeemed_once(void **state)
     uint8_t d[VK_DIGEST_LEN];
     put_code(st, "code", "vk_g_1", d);
     struct vk_code out;
-    assert_int_equal(st->ops->code_get(st, &f->a, d, &out), VK_OK);
+    assert_int_equal(vk_store_code_get(st, &f->a, d, &out), VK_OK);
     assert_int_equal(out.used_at, 0);
     assert_string_equal(out.grant_id, "vk_g_1");
     struct vk_grant g = grant("vk_g_1");
-    assert_int_equal(st->ops->code_redeem(st, d, NOW + 1, &g, NULL, "jti-c1", NOW + 600), VK_OK);
-    assert_int_equal(st->ops->code_get(st, &f->a, d, &out), VK_OK);
+    assert_int_equal(vk_store_code_redeem(st, d, NOW + 1, &g, NULL, "jti-c1", NOW + 600), VK_OK);
+    assert_int_equal(vk_store_code_get(st, &f->a, d, &out), VK_OK);
     assert_int_equal(out.used_at, NOW + 1);
     /* a second redemption writes nothing */
     struct vk_grant g2 = grant("vk_g_1b");
-    assert_int_equal(st->ops->code_redeem(st, d, NOW + 2, &g2, NULL, "jti-c2", NOW + 600),
+    assert_int_equal(vk_store_code_redeem(st, d, NOW + 2, &g2, NULL, "jti-c2", NOW + 600),
                      VK_EEXIST);
     struct vk_grant gout;
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_1b", &gout), VK_ENOTFOUND);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_1b", &gout), VK_ENOTFOUND);
     uint8_t none[VK_DIGEST_LEN] = {0};
-    assert_int_equal(st->ops->code_get(st, &f->a, none, &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_code_get(st, &f->a, none, &out), VK_ENOTFOUND);
 }
 
 static struct vk_grant grant(const char *id)
@@ -243,34 +243,34 @@ static void revoking_a_grant_revokes_its_refresh_and_access_tokens(void **state)
     vk_sha256("rt1", 3, rt.digest);
     uint8_t code[VK_DIGEST_LEN];
     put_code(st, "c2", "vk_g_2", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "jti-1", NOW + 600), VK_OK);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g, &rt, "jti-1", NOW + 600), VK_OK);
     struct vk_refresh next = {.grant_id = "vk_g_2", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("rt2", 3, next.digest);
-    assert_int_equal(st->ops->refresh_rotate(st, rt.digest, NOW + 1, NULL, 0, 0, &next, "jti-2",
-                                             NOW + 600),
-                     VK_OK);
+    assert_int_equal(
+        vk_store_refresh_rotate(st, rt.digest, NOW + 1, NULL, 0, 0, &next, "jti-2", NOW + 600),
+        VK_OK);
     /* a second rotation of the same token loses */
     struct vk_refresh next2 = next;
     vk_sha256("rt3", 3, next2.digest);
-    assert_int_equal(st->ops->refresh_rotate(st, rt.digest, NOW + 2, NULL, 0, 0, &next2, "jti-3",
-                                             NOW + 600),
-                     VK_EEXIST);
+    assert_int_equal(
+        vk_store_refresh_rotate(st, rt.digest, NOW + 2, NULL, 0, 0, &next2, "jti-3", NOW + 600),
+        VK_EEXIST);
     bool revoked = true;
-    assert_int_equal(st->ops->token_is_revoked(st, "jti-2", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-2", &revoked), VK_OK);
     assert_false(revoked);
-    assert_int_equal(st->ops->grant_revoke(st, "vk_g_2", NOW + 3), VK_OK);
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_2", &gout), VK_OK);
+    assert_int_equal(vk_store_grant_revoke(st, "vk_g_2", NOW + 3), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_2", &gout), VK_OK);
     assert_true(gout.revoked_at != 0);
     assert_string_equal(gout.cnf_x5t, "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2");
-    assert_int_equal(st->ops->token_is_revoked(st, "jti-1", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-1", &revoked), VK_OK);
     assert_true(revoked);
-    assert_int_equal(st->ops->token_is_revoked(st, "jti-2", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-2", &revoked), VK_OK);
     assert_true(revoked);
     struct vk_refresh r;
-    assert_int_equal(st->ops->refresh_get(st, &f->a, next.digest, &r), VK_OK);
+    assert_int_equal(vk_store_refresh_get(st, &f->a, next.digest, &r), VK_OK);
     assert_true(r.used_at != 0);
     /* idempotent */
-    assert_int_equal(st->ops->grant_revoke(st, "vk_g_2", NOW + 4), VK_OK);
+    assert_int_equal(vk_store_grant_revoke(st, "vk_g_2", NOW + 4), VK_OK);
 }
 
 static void revoked_code_grant_cannot_start_later(void **state)
@@ -279,14 +279,14 @@ static void revoked_code_grant_cannot_start_later(void **state)
      * tombstone makes that redemption fail. */
     struct fx *f = *state;
     struct vk_store *st = f->st;
-    assert_int_equal(st->ops->grant_revoke(st, "vk_g_3", NOW), VK_OK);
+    assert_int_equal(vk_store_grant_revoke(st, "vk_g_3", NOW), VK_OK);
     struct vk_grant g = grant("vk_g_3");
     uint8_t code[VK_DIGEST_LEN];
     put_code(st, "c3", "vk_g_3", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, NULL, "jti-x", NOW + 600), VK_EEXIST);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g, NULL, "jti-x", NOW + 600), VK_EEXIST);
     /* nothing was written: the code is still unused */
     struct vk_code out;
-    assert_int_equal(st->ops->code_get(st, &f->a, code, &out), VK_OK);
+    assert_int_equal(vk_store_code_get(st, &f->a, code, &out), VK_OK);
     assert_int_equal(out.used_at, 0);
 }
 
@@ -299,15 +299,15 @@ static void grace_blob_is_kept_on_the_spent_token(void **state)
     vk_sha256("g-rt1", 5, rt.digest);
     uint8_t code[VK_DIGEST_LEN];
     put_code(st, "c4", "vk_g_4", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "jti-g1", NOW + 600), VK_OK);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g, &rt, "jti-g1", NOW + 600), VK_OK);
     struct vk_refresh next = {.grant_id = "vk_g_4", .created_at = NOW, .expires_at = NOW + 500};
     vk_sha256("g-rt2", 5, next.digest);
     const uint8_t blob[] = {9, 8, 7, 6, 5};
-    assert_int_equal(st->ops->refresh_rotate(st, rt.digest, NOW + 1, blob, sizeof blob,
+    assert_int_equal(vk_store_refresh_rotate(st, rt.digest, NOW + 1, blob, sizeof blob,
                                              NOW * 1000LL + 4500, &next, "jti-g2", NOW + 600),
                      VK_OK);
     struct vk_refresh r;
-    assert_int_equal(st->ops->refresh_get(st, &f->a, rt.digest, &r), VK_OK);
+    assert_int_equal(vk_store_refresh_get(st, &f->a, rt.digest, &r), VK_OK);
     assert_int_equal(r.grace_len, sizeof blob);
     assert_memory_equal(r.grace_blob, blob, sizeof blob);
     assert_int_equal(r.grace_until_ms, NOW * 1000LL + 4500);
@@ -320,30 +320,30 @@ static void password_change_ends_sessions_and_grants(void **state)
     struct vk_err err = {{0}};
     struct vk_user u = {.id = "vk_u_9", .username = "bob", .password_hash = "h1", .claims = "{}",
                         .created_at = NOW, .password_changed_at = NOW}, out;
-    assert_int_equal(st->ops->user_put(st, &u, &err), VK_OK);
-    assert_int_equal(st->ops->user_put(st, &u, &err), VK_EEXIST);
+    assert_int_equal(vk_store_user_put(st, &u, &err), VK_OK);
+    assert_int_equal(vk_store_user_put(st, &u, &err), VK_EEXIST);
     struct vk_session se = {.user_id = "vk_u_9", .auth_time = NOW, .expires_at = NOW + 100};
     vk_sha256("sess", 4, se.digest);
-    assert_int_equal(st->ops->session_put(st, &se), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &se), VK_OK);
     struct vk_session sout;
-    assert_int_equal(st->ops->session_get(st, &f->a, se.digest, NOW, &sout), VK_OK);
-    assert_int_equal(st->ops->session_get(st, &f->a, se.digest, NOW + 100, &sout), VK_ENOTFOUND);
+    assert_int_equal(vk_store_session_get(st, &f->a, se.digest, NOW, &sout), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, se.digest, NOW + 100, &sout), VK_ENOTFOUND);
     struct vk_grant g = grant("vk_g_9");
     g.user_id = "vk_u_9";
     uint8_t code[VK_DIGEST_LEN];
     put_code(st, "c9", "vk_g_9", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, NULL, "jti-9", NOW + 600), VK_OK);
-    assert_int_equal(st->ops->user_set_password(st, VK_STR("bob"), "h2", NOW + 1), VK_OK);
-    assert_int_equal(st->ops->session_get(st, &f->a, se.digest, NOW, &sout), VK_ENOTFOUND);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g, NULL, "jti-9", NOW + 600), VK_OK);
+    assert_int_equal(vk_store_user_set_password(st, VK_STR("bob"), "h2", NOW + 1), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, se.digest, NOW, &sout), VK_ENOTFOUND);
     struct vk_grant gout;
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_9", &gout), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_9", &gout), VK_OK);
     assert_true(gout.revoked_at != 0);
-    assert_int_equal(st->ops->user_get_by_name(st, &f->a, VK_STR("bob"), &out), VK_OK);
+    assert_int_equal(vk_store_user_get_by_name(st, &f->a, VK_STR("bob"), &out), VK_OK);
     assert_string_equal(out.password_hash, "h2");
-    assert_int_equal(st->ops->user_upgrade_hash(st, "vk_u_9", "h2", "h3"), VK_OK);
-    assert_int_equal(st->ops->user_delete(st, VK_STR("bob"), NOW + 2), VK_OK);
-    assert_int_equal(st->ops->user_get(st, &f->a, VK_STR("vk_u_9"), &out), VK_ENOTFOUND);
-    assert_int_equal(st->ops->user_delete(st, VK_STR("bob"), NOW + 2), VK_ENOTFOUND);
+    assert_int_equal(vk_store_user_upgrade_hash(st, "vk_u_9", "h2", "h3"), VK_OK);
+    assert_int_equal(vk_store_user_delete(st, VK_STR("bob"), NOW + 2), VK_OK);
+    assert_int_equal(vk_store_user_get(st, &f->a, VK_STR("vk_u_9"), &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_user_delete(st, VK_STR("bob"), NOW + 2), VK_ENOTFOUND);
 }
 
 /* --- retention: every table is bounded ------------------------------------------------------ */
@@ -369,7 +369,7 @@ static void add_user(struct vk_store *st, const char *id, const char *name)
     struct vk_err err = {{0}};
     struct vk_user u = {.id = id, .username = name, .password_hash = "h", .claims = "{}",
                         .created_at = NOW, .password_changed_at = NOW};
-    assert_int_equal(st->ops->user_put(st, &u, &err), VK_OK);
+    assert_int_equal(vk_store_user_put(st, &u, &err), VK_OK);
 }
 
 static void sessions_are_capped_per_user(void **state)
@@ -381,7 +381,7 @@ static void sessions_are_capped_per_user(void **state)
     add_user(st, "vk_u_t", "tia");
     struct vk_session other = {.user_id = "vk_u_t", .auth_time = NOW, .expires_at = NOW + 1000};
     vk_sha256("tia", 3, other.digest);
-    assert_int_equal(st->ops->session_put(st, &other), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &other), VK_OK);
     /* a login flood: 40 sessions, one second apart */
     uint8_t d[40][VK_DIGEST_LEN];
     for (int i = 0; i < 40; i++) {
@@ -391,16 +391,16 @@ static void sessions_are_capped_per_user(void **state)
                                 .expires_at = NOW + 1000 + i};
         vk_sha256(seed, (size_t)n, se.digest);
         memcpy(d[i], se.digest, VK_DIGEST_LEN);
-        assert_int_equal(st->ops->session_put(st, &se), VK_OK);
+        assert_int_equal(vk_store_session_put(st, &se), VK_OK);
     }
     assert_int_equal(count_rows(f, "SELECT count(*) FROM sessions WHERE user_id = 'vk_u_s'"),
                      VK_STORE_SESSIONS_PER_USER);
     /* the oldest ended, the newest (the one just started above all) live */
     for (int i = 0; i < 40; i++)
-        assert_int_equal(st->ops->session_get(st, &f->a, d[i], NOW, &out),
+        assert_int_equal(vk_store_session_get(st, &f->a, d[i], NOW, &out),
                          i < 40 - VK_STORE_SESSIONS_PER_USER ? VK_ENOTFOUND : VK_OK);
     /* another user's session is not counted against this one */
-    assert_int_equal(st->ops->session_get(st, &f->a, other.digest, NOW, &out), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, other.digest, NOW, &out), VK_OK);
 }
 
 /* Starts grant `id` with refresh token 0 and rotates it `n` times, one second apart; rotation i
@@ -418,7 +418,7 @@ static void rotate_family(struct vk_store *st, const char *id, int n, int64_t ac
     snprintf(seed, sizeof seed, "%s-rt-0", id);
     vk_sha256(seed, strlen(seed), rt.digest);
     memcpy(d[0], rt.digest, VK_DIGEST_LEN);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g, &rt, "", 0), VK_OK);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g, &rt, "", 0), VK_OK);
     for (int i = 1; i <= n; i++) {
         struct vk_refresh next = {.grant_id = id, .created_at = NOW + i,
                                   .expires_at = NOW + 100000};
@@ -426,7 +426,7 @@ static void rotate_family(struct vk_store *st, const char *id, int n, int64_t ac
         vk_sha256(seed, strlen(seed), next.digest);
         memcpy(d[i], next.digest, VK_DIGEST_LEN);
         snprintf(jti, sizeof jti, "%s-jti-%d", id, i);
-        assert_int_equal(st->ops->refresh_rotate(st, d[i - 1], NOW + i, NULL, 0, 0, &next, jti,
+        assert_int_equal(vk_store_refresh_rotate(st, d[i - 1], NOW + i, NULL, 0, 0, &next, jti,
                                                  NOW + i + access_ttl),
                          VK_OK);
     }
@@ -446,7 +446,7 @@ static void a_family_keeps_its_newest_spent_refresh_tokens(void **state)
                                    "WHERE grant_id = 'vk_g_long'"),
                      VK_STORE_SPENT_REFRESH_PER_GRANT + 1);
     for (int i = 0; i <= N; i++) {
-        int rc = st->ops->refresh_get(st, &f->a, d[i], &r);
+        int rc = vk_store_refresh_get(st, &f->a, d[i], &r);
         if (i < N - VK_STORE_SPENT_REFRESH_PER_GRANT) {
             assert_int_equal(rc, VK_ENOTFOUND);
         } else {
@@ -469,9 +469,9 @@ static void spent_refresh_tokens_with_live_access_tokens_are_kept(void **state)
     assert_int_equal(count_rows(f, "SELECT count(*) FROM refresh_tokens "
                                    "WHERE grant_id = 'vk_g_fast'"),
                      N);
-    assert_int_equal(st->ops->grant_revoke(st, "vk_g_fast", NOW + N + 1), VK_OK);
+    assert_int_equal(vk_store_grant_revoke(st, "vk_g_fast", NOW + N + 1), VK_OK);
     bool revoked = false;
-    assert_int_equal(st->ops->token_is_revoked(st, "vk_g_fast-jti-1", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "vk_g_fast-jti-1", &revoked), VK_OK);
     assert_true(revoked);
     /* the grant's event lives as long as the last access token it revoked */
     assert_int_equal(count_rows(f, "SELECT expires_at FROM revocation_events WHERE "
@@ -487,18 +487,17 @@ static void purge_keeps_what_retention_requires(void **state)
     const int64_t T = NOW + 200000; /* the purge runs at T */
     bool revoked;
     /* revocation list: entries end with their tokens */
-    assert_int_equal(st->ops->token_revoke(st, "jti-old", "c", T - r->events_after_expiry - 1,
-                                           NOW),
+    assert_int_equal(vk_store_token_revoke(st, "jti-old", "c", T - r->events_after_expiry - 1, NOW),
                      VK_OK);
-    assert_int_equal(st->ops->token_revoke(st, "jti-live", "c", T + 100, NOW), VK_OK);
+    assert_int_equal(vk_store_token_revoke(st, "jti-live", "c", T + 100, NOW), VK_OK);
     /* sessions */
     add_user(st, "vk_u_p", "pat");
     struct vk_session s_old = {.user_id = "vk_u_p", .auth_time = NOW, .expires_at = T - 1};
     struct vk_session s_live = {.user_id = "vk_u_p", .auth_time = NOW + 1, .expires_at = T + 1};
     vk_sha256("s-old", 5, s_old.digest);
     vk_sha256("s-live", 6, s_live.digest);
-    assert_int_equal(st->ops->session_put(st, &s_old), VK_OK);
-    assert_int_equal(st->ops->session_put(st, &s_live), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &s_old), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &s_live), VK_OK);
     /* codes: kept a day past expiry (a late replay still revokes) */
     struct vk_code c_old = {.client_id = "c", .user_id = "u", .redirect_uri = "r",
                             .code_challenge = "x", .scope = "s", .auth_time = NOW,
@@ -509,8 +508,8 @@ static void purge_keeps_what_retention_requires(void **state)
     c_recent.grant_id = "vk_g_c2";
     vk_sha256("c-old", 5, c_old.digest);
     vk_sha256("c-recent", 8, c_recent.digest);
-    assert_int_equal(st->ops->code_put(st, &c_old), VK_OK);
-    assert_int_equal(st->ops->code_put(st, &c_recent), VK_OK);
+    assert_int_equal(vk_store_code_put(st, &c_old), VK_OK);
+    assert_int_equal(vk_store_code_put(st, &c_recent), VK_OK);
     /* grants: a family that ended more than a day ago goes with its refresh tokens; one that
      * ended recently stays, its spent token too (reuse is still recognised) */
     uint8_t code[VK_DIGEST_LEN];
@@ -526,41 +525,41 @@ static void purge_keeps_what_retention_requires(void **state)
     vk_sha256("rt-spent", 8, rt_spent.digest);
     vk_sha256("rt-next", 7, rt_next.digest);
     put_code(st, "p-c1", "vk_g_old", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g_old, &rt_old, "j", NOW + 600), VK_OK);
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g_old, &rt_old, "j", NOW + 600), VK_OK);
     put_code(st, "p-c2", "vk_g_recent", code);
-    assert_int_equal(st->ops->code_redeem(st, code, NOW, &g_recent, &rt_spent, "j2", NOW + 600),
+    assert_int_equal(vk_store_code_redeem(st, code, NOW, &g_recent, &rt_spent, "j2", NOW + 600),
                      VK_OK);
     /* rotated with a grace pair whose window closes long before T */
     const uint8_t blob[] = {1, 2, 3};
-    assert_int_equal(st->ops->refresh_rotate(st, rt_spent.digest, NOW + 1, blob, sizeof blob,
+    assert_int_equal(vk_store_refresh_rotate(st, rt_spent.digest, NOW + 1, blob, sizeof blob,
                                              (NOW + 3) * 1000LL, &rt_next, "j3", NOW + 600),
                      VK_OK);
     /* a tombstone: a grant id revoked before anything stored it */
-    assert_int_equal(st->ops->grant_revoke(st, "vk_g_never", NOW), VK_OK);
+    assert_int_equal(vk_store_grant_revoke(st, "vk_g_never", NOW), VK_OK);
 
-    assert_int_equal(st->ops->purge_expired(st, T, r), VK_OK);
+    assert_int_equal(vk_store_purge_expired(st, T, r), VK_OK);
 
-    assert_int_equal(st->ops->token_is_revoked(st, "jti-old", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-old", &revoked), VK_OK);
     assert_false(revoked);
-    assert_int_equal(st->ops->token_is_revoked(st, "jti-live", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-live", &revoked), VK_OK);
     assert_true(revoked);
     struct vk_session so;
     assert_int_equal(count_rows(f, "SELECT count(*) FROM sessions WHERE user_id = 'vk_u_p'"), 1);
-    assert_int_equal(st->ops->session_get(st, &f->a, s_live.digest, NOW, &so), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, s_live.digest, NOW, &so), VK_OK);
     struct vk_code co;
-    assert_int_equal(st->ops->code_get(st, &f->a, c_old.digest, &co), VK_ENOTFOUND);
-    assert_int_equal(st->ops->code_get(st, &f->a, c_recent.digest, &co), VK_OK);
+    assert_int_equal(vk_store_code_get(st, &f->a, c_old.digest, &co), VK_ENOTFOUND);
+    assert_int_equal(vk_store_code_get(st, &f->a, c_recent.digest, &co), VK_OK);
     struct vk_grant go;
     struct vk_refresh ro;
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_old", &go), VK_ENOTFOUND);
-    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_old.digest, &ro), VK_ENOTFOUND);
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_recent", &go), VK_OK);
-    assert_int_equal(st->ops->grant_get(st, &f->a, "vk_g_never", &go), VK_ENOTFOUND);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_old", &go), VK_ENOTFOUND);
+    assert_int_equal(vk_store_refresh_get(st, &f->a, rt_old.digest, &ro), VK_ENOTFOUND);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_recent", &go), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "vk_g_never", &go), VK_ENOTFOUND);
     /* the spent token stays with its family; the unused one past its expiry went */
-    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_spent.digest, &ro), VK_OK);
+    assert_int_equal(vk_store_refresh_get(st, &f->a, rt_spent.digest, &ro), VK_OK);
     assert_true(ro.used_at != 0);
     assert_int_equal(ro.grace_len, 0); /* the closed window's sealed pair is gone */
-    assert_int_equal(st->ops->refresh_get(st, &f->a, rt_next.digest, &ro), VK_ENOTFOUND);
+    assert_int_equal(vk_store_refresh_get(st, &f->a, rt_next.digest, &ro), VK_ENOTFOUND);
     /* events: kept events_after_expiry past what they revoke; a tombstone's names no token */
     assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
                                    "subject = 'jti-old'"),
@@ -582,16 +581,16 @@ static void revocation_events_are_capped(void **state)
     for (int i = 0; i < 8; i++) {
         char jti[16];
         snprintf(jti, sizeof jti, "cap-%d", i);
-        assert_int_equal(st->ops->token_revoke(st, jti, "c", NOW + 1000, NOW), VK_OK);
+        assert_int_equal(vk_store_token_revoke(st, jti, "c", NOW + 1000, NOW), VK_OK);
     }
-    assert_int_equal(st->ops->purge_expired(st, NOW, &r), VK_OK);
+    assert_int_equal(vk_store_purge_expired(st, NOW, &r), VK_OK);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events"), 5);
     /* the newest stay; the revocations themselves are untouched */
     assert_int_equal(count_rows(f, "SELECT count(*) FROM revocation_events WHERE "
                                    "subject IN ('cap-0', 'cap-1', 'cap-2')"),
                      0);
     bool revoked = false;
-    assert_int_equal(st->ops->token_is_revoked(st, "cap-0", &revoked), VK_OK);
+    assert_int_equal(vk_store_token_is_revoked(st, "cap-0", &revoked), VK_OK);
     assert_true(revoked);
 }
 
@@ -603,21 +602,21 @@ static void removing_a_client_removes_consents_to_it(void **state)
     const char *scope = NULL;
     add_user(st, "vk_u_c", "cid");
     struct vk_client c = client("vk_c_consented");
-    assert_int_equal(st->ops->client_put(st, &c, &err), VK_OK);
-    assert_int_equal(st->ops->consent_put(st, "vk_u_c", "vk_c_consented", "openid", NOW), VK_OK);
-    assert_int_equal(st->ops->consent_put(st, "vk_u_c", "vk_c_kept", "openid", NOW), VK_OK);
-    assert_int_equal(st->ops->client_delete(st, VK_STR("vk_c_consented")), VK_OK);
-    assert_int_equal(st->ops->consent_get(st, &f->a, "vk_u_c", "vk_c_consented", &scope),
+    assert_int_equal(vk_store_client_put(st, &c, &err), VK_OK);
+    assert_int_equal(vk_store_consent_put(st, "vk_u_c", "vk_c_consented", "openid", NOW), VK_OK);
+    assert_int_equal(vk_store_consent_put(st, "vk_u_c", "vk_c_kept", "openid", NOW), VK_OK);
+    assert_int_equal(vk_store_client_delete(st, VK_STR("vk_c_consented")), VK_OK);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_c", "vk_c_consented", &scope),
                      VK_ENOTFOUND);
-    assert_int_equal(st->ops->consent_get(st, &f->a, "vk_u_c", "vk_c_kept", &scope), VK_OK);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_c", "vk_c_kept", &scope), VK_OK);
 }
 
 static void csrf_secret_is_stable(void **state)
 {
     struct fx *f = *state;
     uint8_t a[VK_DIGEST_LEN], b[VK_DIGEST_LEN];
-    assert_int_equal(f->st->ops->secret_get_or_create(f->st, "csrf", a), VK_OK);
-    assert_int_equal(f->st->ops->secret_get_or_create(f->st, "csrf", b), VK_OK);
+    assert_int_equal(vk_store_secret_get_or_create(f->st, "csrf", a), VK_OK);
+    assert_int_equal(vk_store_secret_get_or_create(f->st, "csrf", b), VK_OK);
     assert_memory_equal(a, b, VK_DIGEST_LEN);
 }
 

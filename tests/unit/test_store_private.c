@@ -60,7 +60,7 @@ static void open_write_close(struct fx *f)
     if (rc != VK_OK)
         fail_msg("open: %s", err.msg);
     uint8_t k[VK_DIGEST_LEN];
-    assert_int_equal(st->ops->secret_get_or_create(st, "csrf", k), VK_OK);
+    assert_int_equal(vk_store_secret_get_or_create(st, "csrf", k), VK_OK);
     const char *files[] = {"valetkey.db", "valetkey.db-wal", "valetkey.db-shm"};
     for (size_t i = 0; i < 3; i++) {
         snprintf(f->path, sizeof f->path, "%s/%s", f->data, files[i]);

@@ -68,7 +68,7 @@ static int teardown(void **state)
 static struct vk_key_list list_keys(struct fx *f)
 {
     struct vk_key_list kl;
-    assert_int_equal(f->st->ops->key_list(f->st, &f->a, &kl), VK_OK);
+    assert_int_equal(vk_store_key_list(f->st, &f->a, &kl), VK_OK);
     return kl;
 }
 
@@ -425,7 +425,7 @@ static void a_store_with_too_many_keys_keeps_the_active_ones_and_says_so(void **
         r.use = i % 2 == 0 ? VK_KEY_USE_ACCESS : VK_KEY_USE_ID;
         r.created_at = i < 2 ? NOW - 800 : NOW - 700 + i;
         r.retired_at = i < 2 ? 0 : NOW - 600 + i;
-        assert_int_equal(f->st->ops->key_put(f->st, &r), VK_OK);
+        assert_int_equal(vk_store_key_put(f->st, &r), VK_OK);
     }
     struct open_args o = {.f = f};
     char *log = capture_stderr(f, open_for_capture, &o);
@@ -453,7 +453,7 @@ static void the_publish_window_follows_the_longest_lifetime_recorded(void **stat
     assert_int_equal(vk_keyring_publish_window(f->st, 7200), 7200 + 300);
     assert_int_equal(vk_keyring_publish_window(f->st, 600), 7200 + 300);
     int64_t rec = 0;
-    assert_int_equal(f->st->ops->key_ttl_raise(f->st, 0, &rec), VK_OK);
+    assert_int_equal(vk_store_key_ttl_raise(f->st, 0, &rec), VK_OK);
     assert_int_equal(rec, 7200);
     /* A client with a longer TTL widens it too. */
     struct vk_client c = {.id = "vk_c_long", .name = "n", .auth_method = "client_secret_basic",
@@ -461,7 +461,7 @@ static void the_publish_window_follows_the_longest_lifetime_recorded(void **stat
                           .redirect_uris = "", .post_logout_redirect_uris = "", .resources = "",
                           .access_token_ttl = 86400, .created_at = NOW, .id_token_alg = "RS256"};
     struct vk_err err = {{0}};
-    assert_int_equal(f->st->ops->client_put(f->st, &c, &err), VK_OK);
+    assert_int_equal(vk_store_client_put(f->st, &c, &err), VK_OK);
     assert_int_equal(vk_keyring_publish_window(f->st, 600), 86400 + 300);
 }
 
@@ -476,8 +476,8 @@ static void the_csrf_and_device_keys_are_derived_from_the_master_key(void **stat
 
     uint8_t stored_dev[VK_DIGEST_LEN];
     assert_int_equal(vk_app_init(&app, &cfg, f->st, "https://as.example", NOW, &err), VK_OK);
-    assert_int_equal(f->st->ops->secret_get_or_create(f->st, "csrf", stored), VK_OK);
-    assert_int_equal(f->st->ops->secret_get_or_create(f->st, "device", stored_dev), VK_OK);
+    assert_int_equal(vk_store_secret_get_or_create(f->st, "csrf", stored), VK_OK);
+    assert_int_equal(vk_store_secret_get_or_create(f->st, "device", stored_dev), VK_OK);
     assert_memory_equal(app.csrf_key, stored, VK_DIGEST_LEN); /* no master key: as stored */
     assert_memory_equal(app.device_key, stored_dev, VK_DIGEST_LEN);
     vk_app_clear(&app);
