@@ -69,8 +69,8 @@ $(BUILD)/gen/migrations.h: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/src/store/sqlite.o: $(BUILD)/gen/migrations.h
-$(BUILD)/src/store/sqlite.o: CFLAGS_ALL += -I$(BUILD)/gen
+$(BUILD)/src/store/sqlite_conn.o: $(BUILD)/gen/migrations.h
+$(BUILD)/src/store/sqlite_conn.o: CFLAGS_ALL += -I$(BUILD)/gen
 
 $(BUILD)/libvkcore.a: $(CORE_OBJ)
 	@rm -f $@
@@ -211,6 +211,7 @@ check-layers: lib
 	@scripts/check-layers.sh
 	@scripts/check-banned.sh
 	@scripts/check-symbols.sh $(BUILD)
+	@scripts/check-migrations.sh
 
 bench: all
 	bench/run

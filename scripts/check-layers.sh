@@ -28,7 +28,7 @@ allowed_header() {
     case "$1" in
     microhttpd.h) echo "src/http/server.c" ;;
     gnutls/*) echo "src/http/tls.c" ;;
-    sqlite3.h) echo "src/store/sqlite.c" ;;
+    sqlite3.h) echo "src/store/sqlite.c src/store/sqlite_*.c src/store/sqlite_*.h" ;;
     libpq-fe.h) echo "src/store/postgres.c" ;;
     argon2.h) echo "src/auth/password.c" ;;
     curl/*) echo "src/verify/fetch.c" ;;

@@ -1,11 +1,10 @@
-/* The SQLite back end: the embedded default. One connection per process for every operation,
- * serialized by a mutex (see op_release); a second one that only reads the generation counters, so
- * the token endpoint's freshness check never waits behind a write; a third on the checkpoint
- * thread. WAL mode so readers never block the writer, prepared statements cached per connection,
- * and BEGIN IMMEDIATE for every change so a decision and its effects commit together or not at
- * all. Nothing here opens SQLite's files behind its back (private_files creates the database file
- * only while it does not exist): closing any descriptor of a file drops every POSIX lock the
- * process holds on it, SQLite's included. */
+/* The SQLite back end: the embedded default. This file holds the statements and the operations;
+ * the connections, statement cache, transactions, checkpointer, migrations and write health are
+ * in sqlite_conn.c. One connection per process for every operation, serialized by a mutex (see
+ * op_release); a second one that only reads the generation counters, so the token endpoint's
+ * freshness check never waits behind a write; a third on the checkpoint thread. WAL mode so
+ * readers never block the writer, and BEGIN IMMEDIATE for every change so a decision and its
+ * effects commit together or not at all. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -18,12 +17,9 @@
 #include <unistd.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "base/clock.h"
-#include "base/fsperm.h"
 #include "base/log.h"
-#include "migrations.h"
+#include "store/sqlite_conn.h"
 
 enum stmt_id {
     S_CLIENT_PUT,
@@ -90,9 +86,6 @@ enum stmt_id {
     S_PURGE_EVENTS,
     S_PURGE_EVENTS_CAP,
     S_PURGE_GRACE,
-    S_BEGIN,
-    S_COMMIT,
-    S_ROLLBACK,
     S_COUNT
 };
 
@@ -226,388 +219,14 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_GRACE] = "UPDATE refresh_tokens SET grace_blob = NULL, grace_until_ms = 0 WHERE "
                       "digest IN (SELECT digest FROM refresh_tokens WHERE grace_blob IS NOT NULL "
                       "AND grace_until_ms < ?1 LIMIT ?2)",
-    [S_BEGIN] = "BEGIN IMMEDIATE",
-    [S_COMMIT] = "COMMIT",
-    [S_ROLLBACK] = "ROLLBACK",
-};
-
-/* How the store's writes are going, for /healthz and the error log: a full or failing disk must
- * be visible to monitoring. Written by whichever thread saw a write end, read by health():
- * atomics. */
-struct write_health {
-    int64_t failing_since_ms; /* 0 while writes succeed: set by the first failure after a success */
-    int64_t failures;         /* since failing_since_ms */
-    int64_t logged_ms;        /* last error line about it (at most one a minute) */
-    int64_t probed_ms;        /* last probe write by health() */
-    int code;                 /* SQLite's extended result code of the last failure */
-};
-
-struct conn {
-    pthread_mutex_t *write_mu; /* the store's: one writing transaction per process at a time */
-    struct write_health *health; /* the store's */
-    sqlite3 *db;
-    sqlite3_stmt *stmt[S_COUNT];
 };
 
 struct sqlite_store {
     struct vk_store base; /* first: the ops table */
-    char *path;
-    pthread_mutex_t write_mu;
-    pthread_mutex_t op_mu; /* one operation at a time on the connection */
-    pthread_mutex_t gen_mu; /* one generation read at a time on gen_conn */
-    struct conn *gen_conn;  /* reads the generation counters only (read_generation) */
-    struct write_health health;
-    /* Checkpoints run on their own thread and connection, so the fsyncs they need never stall a
-     * request (SQLite's automatic checkpoint would run inside some unlucky commit). */
-    pthread_t ckpt_thread;
-    pthread_mutex_t ckpt_mu;
-    pthread_cond_t ckpt_cv;
-    bool ckpt_running;
-    bool ckpt_stop;
-    bool ckpt_wanted;
-    struct conn *conn; /* the one connection every operation uses (op_mu) */
+    struct sq_db db;
 };
 
-static void conn_close(struct conn *c)
-{
-    for (int i = 0; i < S_COUNT; i++)
-        sqlite3_finalize(c->stmt[i]);
-    sqlite3_close_v2(c->db);
-    free(c);
-}
-
-/* Waits for another process's write lock in short steps (20 µs at first, then 200 µs) for up to
- * about 5 s, instead of SQLite's default sleeps of up to 100 ms. */
-static int busy_wait(void *arg, int count)
-{
-    (void)arg;
-    if (count > 25000)
-        return 0;
-    struct timespec ts = {0, count < 10 ? 20 * 1000 : 200 * 1000};
-    nanosleep(&ts, NULL);
-    return 1;
-}
-
-static int conn_open(const char *path, pthread_mutex_t *write_mu, struct conn **out,
-                     struct vk_err *err)
-{
-    struct conn *c = calloc(1, sizeof *c);
-    *out = NULL;
-    if (c == NULL)
-        return vk_err_set(err, VK_ENOMEM, "out of memory");
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        vk_err_set(err, VK_ESTORE, "cannot open %s: %s", path,
-                   c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        conn_close(c);
-        return VK_ESTORE;
-    }
-    c->write_mu = write_mu;
-    sqlite3_busy_handler(c->db, busy_wait, NULL);
-    sqlite3_extended_result_codes(c->db, 1);
-    char *msg = NULL;
-    if (sqlite3_exec(c->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=16777216; "
-                     "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        vk_err_set(err, VK_ESTORE, "cannot configure %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        conn_close(c);
-        return VK_ESTORE;
-    }
-    *out = c;
-    return VK_OK;
-}
-
-static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
-{
-    if (c->stmt[id] == NULL) {
-        if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id],
-                               NULL) != SQLITE_OK) {
-            vk_log_error("event=store.prepare_failed stmt=%d err=\"%s\"", (int)id,
-                         sqlite3_errmsg(c->db));
-            return NULL;
-        }
-    }
-    return c->stmt[id];
-}
-
-static int step_done(sqlite3_stmt *st)
-{
-    int r = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (r == SQLITE_DONE || r == SQLITE_ROW)
-        return VK_OK;
-    if ((r & 0xff) == SQLITE_CONSTRAINT)
-        return VK_EEXIST;
-    return VK_ESTORE;
-}
-
-static void finish(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static int exec_simple(struct conn *c, enum stmt_id id)
-{
-    sqlite3_stmt *st = stmt(c, id);
-    return st != NULL ? step_done(st) : VK_ESTORE;
-}
-
-/* --- write health ----------------------------------------------------------------------------- */
-
-/* Result codes that say the store cannot write (disk full or failing, file gone or read-only,
- * locked by another process for longer than the busy handler waits), as opposed to a refused
- * change (a constraint) that the caller answers itself. */
-static bool store_failure(int code)
-{
-    switch (code & 0xff) {
-    case SQLITE_FULL:
-    case SQLITE_IOERR:
-    case SQLITE_READONLY:
-    case SQLITE_CANTOPEN:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_PROTOCOL:
-    case SQLITE_NOMEM:
-    case SQLITE_NOLFS:
-    case SQLITE_PERM:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void write_failed(struct write_health *h, int code)
-{
-    int64_t now = vk_now_ms(), ok = 0;
-    __atomic_store_n(&h->code, code, __ATOMIC_RELAXED);
-    int64_t n = __atomic_add_fetch(&h->failures, 1, __ATOMIC_RELAXED);
-    if (__atomic_compare_exchange_n(&h->failing_since_ms, &ok, now, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE)) {
-        __atomic_store_n(&h->failures, 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&h->logged_ms, now, __ATOMIC_RELAXED);
-        vk_log_error("event=store.write_failed code=%d err=\"%s\" note=\"changes are refused "
-                     "(503) and /healthz reports degraded until a write succeeds\"",
-                     code, sqlite3_errstr(code));
-        return;
-    }
-    int64_t last = __atomic_load_n(&h->logged_ms, __ATOMIC_RELAXED);
-    int64_t since = __atomic_load_n(&h->failing_since_ms, __ATOMIC_RELAXED);
-    if (now - last >= 60000 && __atomic_compare_exchange_n(&h->logged_ms, &last, now, false,
-                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        vk_log_error("event=store.write_failing failures=%lld for_s=%lld code=%d err=\"%s\"",
-                     (long long)n, (long long)(now - since) / 1000, code, sqlite3_errstr(code));
-}
-
-static void write_succeeded(struct write_health *h)
-{
-    int64_t since = __atomic_load_n(&h->failing_since_ms, __ATOMIC_ACQUIRE);
-    if (since == 0)
-        return; /* the usual case: one load */
-    if (__atomic_compare_exchange_n(&h->failing_since_ms, &since, 0, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
-        vk_log_warn("event=store.write_recovered failures=%lld after_s=%lld",
-                    (long long)__atomic_exchange_n(&h->failures, 0, __ATOMIC_RELAXED),
-                    (long long)(vk_now_ms() - since) / 1000);
-}
-
-/* Records how a write ended (rc of the operation; SQLite's error code is still the connection's
- * last one) and returns rc. */
-static int note_write(struct conn *c, int rc)
-{
-    if (rc == VK_OK)
-        write_succeeded(c->health);
-    else if (rc == VK_ESTORE && store_failure(sqlite3_extended_errcode(c->db)))
-        write_failed(c->health, sqlite3_extended_errcode(c->db));
-    return rc;
-}
-
-/* --- transactions ----------------------------------------------------------------------------- */
-
-/* Writers of this process queue on a mutex instead of meeting in SQLite's busy handler, whose
- * millisecond sleeps would dominate the tail latency of the token endpoint. Other processes (the
- * CLI) still meet them at the file locks. */
-static int tx_begin(struct conn *c)
-{
-    pthread_mutex_lock(c->write_mu);
-    int rc = exec_simple(c, S_BEGIN);
-    if (rc != VK_OK) {
-        note_write(c, rc); /* BEGIN IMMEDIATE: another process held the write lock too long */
-        pthread_mutex_unlock(c->write_mu);
-    }
-    return rc;
-}
-
-static int tx_end(struct conn *c, int rc)
-{
-    if (rc == VK_OK)
-        rc = exec_simple(c, S_COMMIT);
-    /* before the ROLLBACK, which resets the connection's error code */
-    note_write(c, rc);
-    if (rc != VK_OK)
-        exec_simple(c, S_ROLLBACK);
-    pthread_mutex_unlock(c->write_mu);
-    return rc;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s == NULL)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
-static const char *col_text(struct vk_arena *a, sqlite3_stmt *st, int i, int *oom)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    char *p = vk_arena_strdup(a, (vk_str){t != NULL ? (const char *)t : "", (size_t)n});
-    if (p == NULL)
-        *oom = 1;
-    return p;
-}
-
-/* --- migrations --------------------------------------------------------------------------- */
-
-static int migrate(struct conn *c, struct vk_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return vk_err_set(err, VK_ESTORE, "cannot read the schema version");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    size_t n = sizeof sqlite_migrations / sizeof sqlite_migrations[0];
-    int latest = (int)n > 0 ? sqlite_migrations[n - 1].version : 0;
-    if (version > latest)
-        return vk_err_set(err, VK_ESTORE,
-                          "the data store has schema %d, newer than this binary knows (%d)",
-                          version, latest);
-    for (size_t i = 0; i < n; i++) {
-        if (sqlite_migrations[i].version <= version)
-            continue;
-        char *msg = NULL;
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", sqlite_migrations[i].version);
-        int r = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-        if (r == SQLITE_OK)
-            r = sqlite3_exec(c->db, sqlite_migrations[i].sql, NULL, NULL, &msg);
-        if (r == SQLITE_OK)
-            r = sqlite3_exec(c->db, pragma, NULL, NULL, &msg);
-        if (r == SQLITE_OK)
-            r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, &msg);
-        if (r != SQLITE_OK) {
-            vk_err_set(err, VK_ESTORE, "migration %s failed: %s", sqlite_migrations[i].name,
-                       msg ? msg : sqlite3_errmsg(c->db));
-            sqlite3_free(msg);
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-            return VK_ESTORE;
-        }
-        vk_log_info("event=store.migrated version=%d name=%s", sqlite_migrations[i].version,
-                    sqlite_migrations[i].name);
-    }
-    return VK_OK;
-}
-
-/* --- checkpoints --------------------------------------------------------------------------- */
-
-#define CKPT_FRAMES 1000 /* ask for a checkpoint when the WAL holds this many frames */
-
-static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-    struct sqlite_store *s = arg;
-    (void)db;
-    (void)name;
-    if (frames >= CKPT_FRAMES) {
-        pthread_mutex_lock(&s->ckpt_mu);
-        s->ckpt_wanted = true;
-        pthread_cond_signal(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->ckpt_mu);
-    }
-    return SQLITE_OK;
-}
-
-static void *checkpointer(void *arg)
-{
-    struct sqlite_store *s = arg;
-    struct conn *c = NULL;
-    struct vk_err err = {{0}};
-    if (conn_open(s->path, &s->write_mu, &c, &err) != VK_OK) {
-        vk_log_error("event=store.checkpointer_failed err=\"%s\"", err.msg);
-        return NULL;
-    }
-    for (;;) {
-        pthread_mutex_lock(&s->ckpt_mu);
-        while (!s->ckpt_wanted && !s->ckpt_stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 5; /* and at least every few seconds */
-            if (pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts) != 0)
-                break;
-        }
-        bool stop = s->ckpt_stop;
-        s->ckpt_wanted = false;
-        pthread_mutex_unlock(&s->ckpt_mu);
-        /* PASSIVE copies what it can without blocking anyone; the fsyncs happen here. Under a
-         * steady stream of commits it never quite catches up, and SQLite restarts the WAL only
-         * after a checkpoint that caught up: so finish with a second, short pass while this
-         * process's writers wait, or the WAL would grow without end. */
-        int log = 0, done = 0;
-        int r = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        if (r == SQLITE_OK && log > 0 && done < log) {
-            pthread_mutex_lock(&s->write_mu);
-            r = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            pthread_mutex_unlock(&s->write_mu);
-        }
-        /* A checkpoint writes the database file: its failure is a write failure (BUSY only means
-         * another process is checkpointing). */
-        if (r != SQLITE_OK && (r & 0xff) != SQLITE_BUSY && store_failure(r))
-            write_failed(&s->health, r);
-        if (stop)
-            break;
-    }
-    conn_close(c);
-    return NULL;
-}
-
 /* --- open/close --------------------------------------------------------------------------- */
-
-static void s_close(struct vk_store *st);
-
-/* The data directory holds the signing keys, the CSRF key and password hashes: it and every
- * file in it must be private to this user (docs/security.md). Refuses to go on otherwise, so a
- * store is never opened -- by the server or by the CLI, which reads and writes the same
- * secrets -- where others can read it. The database file is created 0600 before SQLite opens it:
- * SQLite gives the -wal and -shm files it creates the database file's mode, so all three stay
- * private whatever the process umask. */
-static int private_files(const char *dir, const char *db_path, struct vk_err *err)
-{
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return vk_err_set(err, VK_EIO, "cannot create data directory %s: %s", dir,
-                          strerror(errno));
-    int rc = vk_fs_check_private_dir(dir, "valetkey.db", err);
-    if (rc != VK_OK)
-        return rc;
-    /* Only a file that does not exist yet is opened (O_EXCL) and closed here: closing a
-     * descriptor of the database drops every POSIX lock this process holds on it, including
-     * those of a connection another store in this process may have open. */
-    struct stat sb;
-    if (stat(db_path, &sb) == 0)
-        return VK_OK;
-    int fd = open(db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-    if (fd < 0 && errno != EEXIST)
-        return vk_err_set(err, VK_EIO, "cannot create %s: %s", db_path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return VK_OK;
-}
 
 static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
 {
@@ -616,43 +235,9 @@ static int s_open(const char *dir, struct vk_store **out, struct vk_err *err)
     if (s == NULL)
         return vk_err_set(err, VK_ENOMEM, "out of memory");
     s->base.ops = &vk_store_sqlite;
-    size_t n = strlen(dir) + sizeof "/valetkey.db";
-    s->path = malloc(n);
-    if (s->path == NULL) {
-        free(s);
-        return vk_err_set(err, VK_ENOMEM, "out of memory");
-    }
-    snprintf(s->path, n, "%s/valetkey.db", dir);
-    pthread_mutex_init(&s->write_mu, NULL);
-    pthread_mutex_init(&s->op_mu, NULL);
-    pthread_mutex_init(&s->gen_mu, NULL);
-    struct conn *c = NULL;
-    int rc = private_files(dir, s->path, err);
-    if (rc == VK_OK)
-        rc = conn_open(s->path, &s->write_mu, &c, err);
-    if (rc == VK_OK) {
-        s->conn = c;
-        c->health = &s->health;
-        rc = migrate(c, err);
-    }
-    if (rc == VK_OK)
-        rc = conn_open(s->path, &s->write_mu, &s->gen_conn, err);
-    if (rc == VK_OK)
-        s->gen_conn->health = &s->health;
-    if (rc == VK_OK && sqlite3_exec(s->gen_conn->db, "PRAGMA query_only=ON", NULL, NULL, NULL) !=
-                           SQLITE_OK)
-        rc = vk_err_set(err, VK_ESTORE, "cannot configure %s", s->path);
-    if (rc == VK_OK) {
-        pthread_mutex_init(&s->ckpt_mu, NULL);
-        pthread_cond_init(&s->ckpt_cv, NULL);
-        sqlite3_wal_autocheckpoint(c->db, 0);
-        sqlite3_wal_hook(c->db, wal_hook, s);
-        s->ckpt_running = pthread_create(&s->ckpt_thread, NULL, checkpointer, s) == 0;
-        if (!s->ckpt_running)
-            sqlite3_wal_autocheckpoint(c->db, CKPT_FRAMES); /* fall back to inline ones */
-    }
+    int rc = sq_db_open(&s->db, dir, stmt_sql, S_COUNT, err);
     if (rc != VK_OK) {
-        s_close(&s->base);
+        free(s);
         return rc;
     }
     *out = &s->base;
@@ -664,25 +249,10 @@ static void s_close(struct vk_store *st)
     struct sqlite_store *s = (struct sqlite_store *)st;
     if (s == NULL)
         return;
-    if (s->ckpt_running) {
-        pthread_mutex_lock(&s->ckpt_mu);
-        s->ckpt_stop = true;
-        pthread_cond_signal(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->ckpt_mu);
-        pthread_join(s->ckpt_thread, NULL);
-        pthread_mutex_destroy(&s->ckpt_mu);
-        pthread_cond_destroy(&s->ckpt_cv);
-    }
-    if (s->conn != NULL)
-        conn_close(s->conn);
-    if (s->gen_conn != NULL)
-        conn_close(s->gen_conn);
-    pthread_mutex_destroy(&s->write_mu);
-    pthread_mutex_destroy(&s->op_mu);
-    pthread_mutex_destroy(&s->gen_mu);
-    free(s->path);
+    sq_db_close(&s->db);
     free(s);
 }
+
 
 /* Every operation runs on the store's one connection, holding `op_mu` until it returns (the
  * cleanup attribute releases it on every path). One connection keeps one warm page cache: with a
@@ -692,14 +262,14 @@ static void s_close(struct vk_store *st)
  * little. Other processes (the CLI) use their own connection and meet ours at the file locks. */
 static void op_release(struct sqlite_store **s)
 {
-    pthread_mutex_unlock(&(*s)->op_mu);
+    pthread_mutex_unlock(&(*s)->db.op_mu);
 }
 
 #define CONN_OR_FAIL(s, c)                                                                         \
     struct sqlite_store *op_store_ __attribute__((cleanup(op_release))) =                          \
         (struct sqlite_store *)(s);                                                                \
-    pthread_mutex_lock(&op_store_->op_mu);                                                         \
-    struct conn *c = op_store_->conn;                                                             \
+    pthread_mutex_lock(&op_store_->db.op_mu);                                                      \
+    struct sq_conn *c = op_store_->db.conn;                                                       \
     if (c == NULL)                                                                                 \
     return VK_ESTORE
 
@@ -708,38 +278,38 @@ static void op_release(struct sqlite_store **s)
 static int s_client_put(struct vk_store *s, const struct vk_client *cl, struct vk_err *err)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_CLIENT_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_PUT);
     if (st == NULL)
         return vk_err_set(err, VK_ESTORE, "store error");
-    bind_text(st, 1, cl->id);
-    bind_text(st, 2, cl->name);
+    sq_bind_text(st, 1, cl->id);
+    sq_bind_text(st, 2, cl->name);
     if (cl->has_secret)
         sqlite3_bind_blob(st, 3, cl->secret_digest, VK_DIGEST_LEN, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 3);
-    bind_text(st, 4, cl->auth_method);
-    bind_text(st, 5, cl->grant_types);
-    bind_text(st, 6, cl->scope);
-    bind_text(st, 7, cl->redirect_uris ? cl->redirect_uris : "");
-    bind_text(st, 8, cl->post_logout_redirect_uris ? cl->post_logout_redirect_uris : "");
-    bind_text(st, 9, cl->resources ? cl->resources : "");
+    sq_bind_text(st, 4, cl->auth_method);
+    sq_bind_text(st, 5, cl->grant_types);
+    sq_bind_text(st, 6, cl->scope);
+    sq_bind_text(st, 7, cl->redirect_uris ? cl->redirect_uris : "");
+    sq_bind_text(st, 8, cl->post_logout_redirect_uris ? cl->post_logout_redirect_uris : "");
+    sq_bind_text(st, 9, cl->resources ? cl->resources : "");
     sqlite3_bind_int64(st, 10, cl->access_token_ttl);
     sqlite3_bind_int(st, 11, cl->first_party ? 1 : 0);
     sqlite3_bind_int64(st, 12, cl->created_at);
-    bind_text(st, 13, cl->id_token_alg != NULL ? cl->id_token_alg : "RS256");
+    sq_bind_text(st, 13, cl->id_token_alg != NULL ? cl->id_token_alg : "RS256");
     sqlite3_bind_int(st, 14, cl->introspect ? 1 : 0);
-    bind_text(st, 15, cl->jwks != NULL ? cl->jwks : "");
-    bind_text(st, 16, cl->tls_auth_kind != NULL ? cl->tls_auth_kind : "");
-    bind_text(st, 17, cl->tls_auth_value != NULL ? cl->tls_auth_value : "");
+    sq_bind_text(st, 15, cl->jwks != NULL ? cl->jwks : "");
+    sq_bind_text(st, 16, cl->tls_auth_kind != NULL ? cl->tls_auth_kind : "");
+    sq_bind_text(st, 17, cl->tls_auth_value != NULL ? cl->tls_auth_value : "");
     sqlite3_bind_int(st, 18, cl->tls_bound_tokens ? 1 : 0);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc == VK_OK) {
-        rc = step_done(st);
+        rc = sq_step_done(st);
         if (rc == VK_OK)
-            rc = exec_simple(c, S_CLIENTS_GEN_BUMP);
-        rc = tx_end(c, rc);
+            rc = sq_exec(c, S_CLIENTS_GEN_BUMP);
+        rc = sq_tx_end(c, rc);
     } else {
-        finish(st);
+        sq_finish(st);
     }
     if (rc == VK_EEXIST)
         return vk_err_set(err, rc, "a client with that id exists");
@@ -748,30 +318,31 @@ static int s_client_put(struct vk_store *s, const struct vk_client *cl, struct v
     return VK_OK;
 }
 
-static int read_client(struct vk_arena *a, sqlite3_stmt *st, struct vk_client *out)
+static int read_client(struct vk_arena *a, sqlite3_stmt *st, void *row)
 {
+    struct vk_client *out = row;
     int oom = 0;
     memset(out, 0, sizeof *out);
-    out->id = col_text(a, st, 0, &oom);
-    out->name = col_text(a, st, 1, &oom);
+    out->id = sq_col_text(a, st, 0, &oom);
+    out->name = sq_col_text(a, st, 1, &oom);
     if (sqlite3_column_type(st, 2) == SQLITE_BLOB && sqlite3_column_bytes(st, 2) == VK_DIGEST_LEN) {
         out->has_secret = true;
         memcpy(out->secret_digest, sqlite3_column_blob(st, 2), VK_DIGEST_LEN);
     }
-    out->auth_method = col_text(a, st, 3, &oom);
-    out->grant_types = col_text(a, st, 4, &oom);
-    out->scope = col_text(a, st, 5, &oom);
-    out->redirect_uris = col_text(a, st, 6, &oom);
-    out->post_logout_redirect_uris = col_text(a, st, 7, &oom);
-    out->resources = col_text(a, st, 8, &oom);
+    out->auth_method = sq_col_text(a, st, 3, &oom);
+    out->grant_types = sq_col_text(a, st, 4, &oom);
+    out->scope = sq_col_text(a, st, 5, &oom);
+    out->redirect_uris = sq_col_text(a, st, 6, &oom);
+    out->post_logout_redirect_uris = sq_col_text(a, st, 7, &oom);
+    out->resources = sq_col_text(a, st, 8, &oom);
     out->access_token_ttl = sqlite3_column_int64(st, 9);
     out->first_party = sqlite3_column_int(st, 10) != 0;
     out->created_at = sqlite3_column_int64(st, 11);
-    out->id_token_alg = col_text(a, st, 12, &oom);
+    out->id_token_alg = sq_col_text(a, st, 12, &oom);
     out->introspect = sqlite3_column_int(st, 13) != 0;
-    out->jwks = col_text(a, st, 14, &oom);
-    out->tls_auth_kind = col_text(a, st, 15, &oom);
-    out->tls_auth_value = col_text(a, st, 16, &oom);
+    out->jwks = sq_col_text(a, st, 14, &oom);
+    out->tls_auth_kind = sq_col_text(a, st, 15, &oom);
+    out->tls_auth_value = sq_col_text(a, st, 16, &oom);
     out->tls_bound_tokens = sqlite3_column_int(st, 17) != 0;
     return oom ? VK_ENOMEM : VK_OK;
 }
@@ -780,17 +351,11 @@ static int s_client_get(struct vk_store *s, struct vk_arena *a, vk_str id, struc
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, S_CLIENT_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_GET);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_text(st, 1, id.p, (int)id.len, SQLITE_STATIC);
-    int r = sqlite3_step(st), rc;
-    if (r == SQLITE_ROW)
-        rc = read_client(a, st, out);
-    else
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    finish(st);
-    return rc;
+    return sq_get_one(st, a, read_client, out);
 }
 
 static int s_client_list(struct vk_store *s, struct vk_arena *a, struct vk_client_list *out)
@@ -798,80 +363,63 @@ static int s_client_list(struct vk_store *s, struct vk_arena *a, struct vk_clien
     CONN_OR_FAIL(s, c);
     out->v = NULL;
     out->n = 0;
-    sqlite3_stmt *st = stmt(c, S_CLIENT_LIST);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_LIST);
     if (st == NULL)
         return VK_ESTORE;
-    size_t cap = 0;
-    int rc = VK_OK, r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct vk_client *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
-        if (nv == NULL) {
-            rc = VK_ENOMEM;
-            break;
-        }
-        out->v = nv;
-        rc = read_client(a, st, &out->v[out->n]);
-        if (rc != VK_OK)
-            break;
-        out->n++;
-    }
-    if (rc == VK_OK && r != SQLITE_DONE)
-        rc = VK_ESTORE;
-    finish(st);
-    return rc;
+    return sq_get_all(st, a, read_client, sizeof *out->v, (void **)&out->v, &out->n);
 }
 
 static int s_client_delete(struct vk_store *s, vk_str id)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_CLIENT_DELETE);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_DELETE);
     if (st == NULL)
         return VK_ESTORE;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     sqlite3_bind_text(st, 1, id.p, (int)id.len, SQLITE_STATIC);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_ENOTFOUND;
     if (rc == VK_OK) {
         /* nobody can sign in to it any more: what users approved for it goes too */
-        st = stmt(c, S_CLIENT_CONSENTS_DELETE);
+        st = sq_stmt(c, S_CLIENT_CONSENTS_DELETE);
         rc = VK_ESTORE;
         if (st != NULL) {
             sqlite3_bind_text(st, 1, id.p, (int)id.len, SQLITE_STATIC);
-            rc = step_done(st);
+            rc = sq_step_done(st);
         }
     }
     if (rc == VK_OK)
-        rc = exec_simple(c, S_CLIENTS_GEN_BUMP);
-    return tx_end(c, rc);
+        rc = sq_exec(c, S_CLIENTS_GEN_BUMP);
+    return sq_tx_end(c, rc);
 }
 
 static int s_client_set_secret(struct vk_store *s, vk_str id, const uint8_t digest[VK_DIGEST_LEN])
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_CLIENT_SET_SECRET);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_SET_SECRET);
     if (st == NULL)
         return VK_ESTORE;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id.p, (int)id.len, SQLITE_STATIC);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_ENOTFOUND;
     if (rc == VK_OK)
-        rc = exec_simple(c, S_CLIENTS_GEN_BUMP);
-    return tx_end(c, rc);
+        rc = sq_exec(c, S_CLIENTS_GEN_BUMP);
+    return sq_tx_end(c, rc);
 }
 
 static int s_client_max_ttl(struct vk_store *s, int64_t *out)
 {
     CONN_OR_FAIL(s, c);
     *out = 0;
-    sqlite3_stmt *st = stmt(c, S_CLIENT_MAX_TTL);
+    sqlite3_stmt *st = sq_stmt(c, S_CLIENT_MAX_TTL);
     if (st == NULL)
         return VK_ESTORE;
     int rc = VK_ESTORE;
@@ -879,48 +427,48 @@ static int s_client_max_ttl(struct vk_store *s, int64_t *out)
         *out = sqlite3_column_int64(st, 0);
         rc = VK_OK;
     }
-    finish(st);
+    sq_finish(st);
     return rc;
 }
 
 /* --- keys --------------------------------------------------------------------------------- */
 
-static int key_insert(struct conn *c, const struct vk_key_rec *k)
+static int key_insert(struct sq_conn *c, const struct vk_key_rec *k)
 {
-    sqlite3_stmt *st = stmt(c, S_KEY_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_KEY_PUT);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, k->kid);
-    bind_text(st, 2, k->alg);
+    sq_bind_text(st, 1, k->kid);
+    sq_bind_text(st, 2, k->alg);
     sqlite3_bind_int(st, 3, (int)k->use);
-    bind_text(st, 4, k->private_pem != NULL ? k->private_pem : "");
-    bind_text(st, 5, k->kek_id != NULL ? k->kek_id : "");
+    sq_bind_text(st, 4, k->private_pem != NULL ? k->private_pem : "");
+    sq_bind_text(st, 5, k->kek_id != NULL ? k->kek_id : "");
     if (k->wrapped != NULL)
         sqlite3_bind_blob(st, 6, k->wrapped, (int)k->wrapped_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, k->created_at);
     sqlite3_bind_int64(st, 8, k->retired_at);
-    int rc = step_done(st);
+    int rc = sq_step_done(st);
     if (rc == VK_OK)
-        rc = exec_simple(c, S_KEYS_GEN_BUMP);
+        rc = sq_exec(c, S_KEYS_GEN_BUMP);
     return rc;
 }
 
 static int s_key_put(struct vk_store *s, const struct vk_key_rec *k)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    return tx_end(c, key_insert(c, k));
+    return sq_tx_end(c, key_insert(c, k));
 }
 
 /* One integer from a statement with up to two integer parameters; *out = 0 without a row. */
-static int key_int_query(struct conn *c, enum stmt_id id, int64_t p1, int64_t p2, int nparams,
+static int key_int_query(struct sq_conn *c, enum stmt_id id, int64_t p1, int64_t p2, int nparams,
                          int64_t *out)
 {
-    sqlite3_stmt *st = stmt(c, id);
+    sqlite3_stmt *st = sq_stmt(c, id);
     *out = 0;
     if (st == NULL)
         return VK_ESTORE;
@@ -931,7 +479,7 @@ static int key_int_query(struct conn *c, enum stmt_id id, int64_t p1, int64_t p2
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
-    finish(st);
+    sq_finish(st);
     return r == SQLITE_ROW || r == SQLITE_DONE ? VK_OK : VK_ESTORE;
 }
 
@@ -940,7 +488,7 @@ static int s_key_rotate(struct vk_store *s, const struct vk_key_rec *k, size_t n
 {
     CONN_OR_FAIL(s, c);
     *retry_at = 0;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     /* Counted under the write lock: a concurrent rotation (this process or another) either
@@ -957,50 +505,50 @@ static int s_key_rotate(struct vk_store *s, const struct vk_key_rec *k, size_t n
         rc = VK_ETOOBIG;
     }
     for (size_t i = 0; rc == VK_OK && i < n; i++) {
-        sqlite3_stmt *st = stmt(c, S_KEY_RETIRE);
+        sqlite3_stmt *st = sq_stmt(c, S_KEY_RETIRE);
         if (st == NULL) {
             rc = VK_ESTORE;
             break;
         }
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_int(st, 2, (int)k[i].use);
-        rc = step_done(st);
+        rc = sq_step_done(st);
         if (rc == VK_OK)
             rc = key_insert(c, &k[i]);
     }
-    return tx_end(c, rc);
+    return sq_tx_end(c, rc);
 }
 
-static int key_rewrap_tx(struct conn *c, const struct vk_key_rec *k,
+static int key_rewrap_tx(struct sq_conn *c, const struct vk_key_rec *k,
                          const char *const *prev_kek_id, size_t n)
 {
     int rc = VK_OK;
     for (size_t i = 0; rc == VK_OK && i < n; i++) {
-        sqlite3_stmt *st = stmt(c, S_KEY_REWRAP);
+        sqlite3_stmt *st = sq_stmt(c, S_KEY_REWRAP);
         if (st == NULL)
             return VK_ESTORE;
-        bind_text(st, 1, k[i].private_pem != NULL ? k[i].private_pem : "");
-        bind_text(st, 2, k[i].kek_id != NULL ? k[i].kek_id : "");
+        sq_bind_text(st, 1, k[i].private_pem != NULL ? k[i].private_pem : "");
+        sq_bind_text(st, 2, k[i].kek_id != NULL ? k[i].kek_id : "");
         if (k[i].wrapped != NULL)
             sqlite3_bind_blob(st, 3, k[i].wrapped, (int)k[i].wrapped_len, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 3);
-        bind_text(st, 4, k[i].kid);
-        bind_text(st, 5, prev_kek_id[i]);
-        rc = step_done(st);
+        sq_bind_text(st, 4, k[i].kid);
+        sq_bind_text(st, 5, prev_kek_id[i]);
+        rc = sq_step_done(st);
         if (rc == VK_OK && sqlite3_changes(c->db) != 1)
             rc = VK_EEXIST; /* deleted, or rewrapped by someone else meanwhile */
     }
     if (rc != VK_OK)
         return rc;
     /* Nothing may be left under another master key or in clear (a key inserted meanwhile). */
-    sqlite3_stmt *st = stmt(c, S_KEY_OTHER_KEK);
+    sqlite3_stmt *st = sq_stmt(c, S_KEY_OTHER_KEK);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, k[0].kek_id != NULL ? k[0].kek_id : "");
+    sq_bind_text(st, 1, k[0].kek_id != NULL ? k[0].kek_id : "");
     int r = sqlite3_step(st);
     int64_t others = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    finish(st);
+    sq_finish(st);
     if (others < 0)
         return VK_ESTORE;
     return others == 0 ? VK_OK : VK_EEXIST;
@@ -1023,9 +571,9 @@ static int s_key_rewrap(struct vk_store *s, const struct vk_key_rec *k,
     sqlite3_finalize(q);
     if (prev_sd != 1)
         sqlite3_exec(c->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc == VK_OK)
-        rc = tx_end(c, key_rewrap_tx(c, k, prev_kek_id, n));
+        rc = sq_tx_end(c, key_rewrap_tx(c, k, prev_kek_id, n));
     if (prev_sd == 0)
         sqlite3_exec(c->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
     else if (prev_sd == 2)
@@ -1046,17 +594,17 @@ static int s_key_rewrap(struct vk_store *s, const struct vk_key_rec *k,
 static int s_key_delete(struct vk_store *s, const char *kid)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_KEY_DELETE);
+    sqlite3_stmt *st = sq_stmt(c, S_KEY_DELETE);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
-    bind_text(st, 1, kid);
-    rc = step_done(st);
+        return sq_tx_end(c, VK_ESTORE);
+    sq_bind_text(st, 1, kid);
+    rc = sq_step_done(st);
     if (rc == VK_OK)
-        rc = exec_simple(c, S_KEYS_GEN_BUMP);
-    return tx_end(c, rc);
+        rc = sq_exec(c, S_KEYS_GEN_BUMP);
+    return sq_tx_end(c, rc);
 }
 
 static int s_key_ttl_raise(struct vk_store *s, int64_t ttl, int64_t *out)
@@ -1065,17 +613,32 @@ static int s_key_ttl_raise(struct vk_store *s, int64_t ttl, int64_t *out)
     int rc = key_int_query(c, S_KEY_TTL_GET, 0, 0, 0, out);
     if (rc != VK_OK || *out >= ttl)
         return rc;
-    rc = tx_begin(c);
+    rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_KEY_TTL_RAISE);
+    sqlite3_stmt *st = sq_stmt(c, S_KEY_TTL_RAISE);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
+        return sq_tx_end(c, VK_ESTORE);
     sqlite3_bind_int64(st, 1, ttl);
-    rc = tx_end(c, step_done(st));
+    rc = sq_tx_end(c, sq_step_done(st));
     if (rc == VK_OK)
         rc = key_int_query(c, S_KEY_TTL_GET, 0, 0, 0, out);
     return rc;
+}
+
+static int read_key(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_key_rec *k = row;
+    int oom = 0;
+    k->kid = sq_col_text(a, st, 0, &oom);
+    k->alg = sq_col_text(a, st, 1, &oom);
+    k->use = (enum vk_key_use)sqlite3_column_int(st, 2);
+    k->private_pem = sq_col_text(a, st, 3, &oom);
+    k->kek_id = sq_col_text(a, st, 4, &oom);
+    k->wrapped = sq_col_blob(a, st, 5, &k->wrapped_len, &oom);
+    k->created_at = sqlite3_column_int64(st, 6);
+    k->retired_at = sqlite3_column_int64(st, 7);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list *out)
@@ -1083,49 +646,10 @@ static int s_key_list(struct vk_store *s, struct vk_arena *a, struct vk_key_list
     CONN_OR_FAIL(s, c);
     out->v = NULL;
     out->n = 0;
-    sqlite3_stmt *st = stmt(c, S_KEY_LIST);
+    sqlite3_stmt *st = sq_stmt(c, S_KEY_LIST);
     if (st == NULL)
         return VK_ESTORE;
-    size_t cap = 0;
-    int rc = VK_OK, r, oom = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct vk_key_rec *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
-        if (nv == NULL) {
-            rc = VK_ENOMEM;
-            break;
-        }
-        out->v = nv;
-        struct vk_key_rec *k = &out->v[out->n];
-        k->kid = col_text(a, st, 0, &oom);
-        k->alg = col_text(a, st, 1, &oom);
-        k->use = (enum vk_key_use)sqlite3_column_int(st, 2);
-        k->private_pem = col_text(a, st, 3, &oom);
-        k->kek_id = col_text(a, st, 4, &oom);
-        k->wrapped = NULL;
-        k->wrapped_len = 0;
-        if (sqlite3_column_type(st, 5) == SQLITE_BLOB) {
-            int bn = sqlite3_column_bytes(st, 5);
-            uint8_t *b = bn > 0 ? vk_arena_alloc(a, (size_t)bn) : NULL;
-            if (bn > 0 && b == NULL) {
-                oom = 1;
-            } else if (bn > 0) {
-                memcpy(b, sqlite3_column_blob(st, 5), (size_t)bn);
-                k->wrapped = b;
-                k->wrapped_len = (size_t)bn;
-            }
-        }
-        k->created_at = sqlite3_column_int64(st, 6);
-        k->retired_at = sqlite3_column_int64(st, 7);
-        if (oom) {
-            rc = VK_ENOMEM;
-            break;
-        }
-        out->n++;
-    }
-    if (rc == VK_OK && r != SQLITE_DONE)
-        rc = VK_ESTORE;
-    finish(st);
-    return rc;
+    return sq_get_all(st, a, read_key, sizeof *out->v, (void **)&out->v, &out->n);
 }
 
 /* The generation counters are polled on hot paths: every token request asks whether clients
@@ -1140,37 +664,37 @@ static int read_generation(struct vk_store *s, enum stmt_id id, int64_t *out)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
     *out = 0;
-    pthread_mutex_lock(&ss->gen_mu);
+    pthread_mutex_lock(&ss->db.gen_mu);
     int rc = VK_ESTORE;
-    sqlite3_stmt *st = stmt(ss->gen_conn, id);
+    sqlite3_stmt *st = sq_stmt(ss->db.gen_conn, id);
     if (st != NULL) {
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
             *out = sqlite3_column_int64(st, 0);
             rc = VK_OK;
         }
-        finish(st);
+        sq_finish(st);
     }
-    pthread_mutex_unlock(&ss->gen_mu);
+    pthread_mutex_unlock(&ss->db.gen_mu);
     return rc;
 }
 
 static int probe_write(struct vk_store *s, int64_t now_ms)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_HEALTH_PROBE);
+    sqlite3_stmt *st = sq_stmt(c, S_HEALTH_PROBE);
     if (st == NULL)
         return VK_ESTORE;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     sqlite3_bind_int64(st, 1, now_ms);
-    return tx_end(c, step_done(st));
+    return sq_tx_end(c, sq_step_done(st));
 }
 
 static int s_health(struct vk_store *s, struct vk_store_health *out)
 {
     struct sqlite_store *ss = (struct sqlite_store *)s;
-    struct write_health *h = &ss->health;
+    struct sq_health *h = &ss->db.health;
     int64_t gen;
     memset(out, 0, sizeof *out);
     out->reads_ok = read_generation(s, S_KEYS_GEN, &gen) == VK_OK;
@@ -1205,40 +729,40 @@ static int s_token_revoke(struct vk_store *s, const char *jti, const char *clien
                           int64_t expires_at, int64_t now)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_REVOKE_JTI);
+    sqlite3_stmt *st = sq_stmt(c, S_REVOKE_JTI);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
-    bind_text(st, 1, jti);
-    bind_text(st, 2, client_id);
+        return sq_tx_end(c, VK_ESTORE);
+    sq_bind_text(st, 1, jti);
+    sq_bind_text(st, 2, client_id);
     sqlite3_bind_int64(st, 3, expires_at);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) > 0) {
-        st = stmt(c, S_REVOKE_EVENT);
+        st = sq_stmt(c, S_REVOKE_EVENT);
         if (st == NULL)
-            return tx_end(c, VK_ESTORE);
-        bind_text(st, 1, "jti");
-        bind_text(st, 2, jti);
-        bind_text(st, 3, client_id);
+            return sq_tx_end(c, VK_ESTORE);
+        sq_bind_text(st, 1, "jti");
+        sq_bind_text(st, 2, jti);
+        sq_bind_text(st, 3, client_id);
         sqlite3_bind_int64(st, 4, expires_at);
         sqlite3_bind_int64(st, 5, now);
-        rc = step_done(st);
+        rc = sq_step_done(st);
     }
-    return tx_end(c, rc);
+    return sq_tx_end(c, rc);
 }
 
 static int s_token_is_revoked(struct vk_store *s, const char *jti, bool *revoked)
 {
     CONN_OR_FAIL(s, c);
     *revoked = false;
-    sqlite3_stmt *st = stmt(c, S_IS_REVOKED);
+    sqlite3_stmt *st = sq_stmt(c, S_IS_REVOKED);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, jti);
+    sq_bind_text(st, 1, jti);
     int r = sqlite3_step(st);
-    finish(st);
+    sq_finish(st);
     if (r == SQLITE_ROW)
         *revoked = true;
     else if (r != SQLITE_DONE)
@@ -1255,10 +779,10 @@ static int purge_batch(struct vk_store *s, enum stmt_id id, int64_t cutoff, int6
 {
     CONN_OR_FAIL(s, c);
     *n = 0;
-    sqlite3_stmt *st = stmt(c, id);
+    sqlite3_stmt *st = sq_stmt(c, id);
     if (st == NULL)
         return VK_ESTORE;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     sqlite3_bind_int64(st, 1, cutoff);
@@ -1267,10 +791,10 @@ static int purge_batch(struct vk_store *s, enum stmt_id id, int64_t cutoff, int6
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         if (live != NULL && sqlite3_column_int64(st, 0) > now)
             (*live)++;
-    finish(st);
+    sq_finish(st);
     if (r == SQLITE_DONE)
         *n = sqlite3_changes(c->db);
-    return tx_end(c, r == SQLITE_DONE ? VK_OK : VK_ESTORE);
+    return sq_tx_end(c, r == SQLITE_DONE ? VK_OK : VK_ESTORE);
 }
 
 #define PURGE_BATCH 500     /* rows per transaction */
@@ -1321,13 +845,14 @@ static int s_purge_expired(struct vk_store *s, int64_t now, const struct vk_stor
 
 /* --- users ----------------------------------------------------------------------------------- */
 
-static int read_user(struct vk_arena *a, sqlite3_stmt *st, struct vk_user *out)
+static int read_user(struct vk_arena *a, sqlite3_stmt *st, void *row)
 {
+    struct vk_user *out = row;
     int oom = 0;
-    out->id = col_text(a, st, 0, &oom);
-    out->username = col_text(a, st, 1, &oom);
-    out->password_hash = col_text(a, st, 2, &oom);
-    out->claims = col_text(a, st, 3, &oom);
+    out->id = sq_col_text(a, st, 0, &oom);
+    out->username = sq_col_text(a, st, 1, &oom);
+    out->password_hash = sq_col_text(a, st, 2, &oom);
+    out->claims = sq_col_text(a, st, 3, &oom);
     out->created_at = sqlite3_column_int64(st, 4);
     out->password_changed_at = sqlite3_column_int64(st, 5);
     return oom ? VK_ENOMEM : VK_OK;
@@ -1338,17 +863,11 @@ static int user_get_by(struct vk_store *s, enum stmt_id id, struct vk_arena *a, 
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, id);
+    sqlite3_stmt *st = sq_stmt(c, id);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_text(st, 1, key.p, (int)key.len, SQLITE_STATIC);
-    int r = sqlite3_step(st), rc;
-    if (r == SQLITE_ROW)
-        rc = read_user(a, st, out);
-    else
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    finish(st);
-    return rc;
+    return sq_get_one(st, a, read_user, out);
 }
 
 static int s_user_get(struct vk_store *s, struct vk_arena *a, vk_str id, struct vk_user *out)
@@ -1365,16 +884,16 @@ static int s_user_get_by_name(struct vk_store *s, struct vk_arena *a, vk_str nam
 static int s_user_put(struct vk_store *s, const struct vk_user *u, struct vk_err *err)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_USER_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_USER_PUT);
     if (st == NULL)
         return vk_err_set(err, VK_ESTORE, "store error");
-    bind_text(st, 1, u->id);
-    bind_text(st, 2, u->username);
-    bind_text(st, 3, u->password_hash);
-    bind_text(st, 4, u->claims != NULL ? u->claims : "{}");
+    sq_bind_text(st, 1, u->id);
+    sq_bind_text(st, 2, u->username);
+    sq_bind_text(st, 3, u->password_hash);
+    sq_bind_text(st, 4, u->claims != NULL ? u->claims : "{}");
     sqlite3_bind_int64(st, 5, u->created_at);
     sqlite3_bind_int64(st, 6, u->password_changed_at);
-    int rc = note_write(c, step_done(st));
+    int rc = sq_note_write(c, sq_step_done(st));
     if (rc == VK_EEXIST)
         return vk_err_set(err, rc, "a user with that username exists");
     if (rc != VK_OK)
@@ -1387,73 +906,56 @@ static int s_user_list(struct vk_store *s, struct vk_arena *a, struct vk_user_li
     CONN_OR_FAIL(s, c);
     out->v = NULL;
     out->n = 0;
-    sqlite3_stmt *st = stmt(c, S_USER_LIST);
+    sqlite3_stmt *st = sq_stmt(c, S_USER_LIST);
     if (st == NULL)
         return VK_ESTORE;
-    size_t cap = 0;
-    int rc = VK_OK, r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        struct vk_user *nv = vk_arena_grow(a, out->v, out->n, &cap, sizeof *nv);
-        if (nv == NULL) {
-            rc = VK_ENOMEM;
-            break;
-        }
-        out->v = nv;
-        rc = read_user(a, st, &out->v[out->n]);
-        if (rc != VK_OK)
-            break;
-        out->n++;
-    }
-    if (rc == VK_OK && r != SQLITE_DONE)
-        rc = VK_ESTORE;
-    finish(st);
-    return rc;
+    return sq_get_all(st, a, read_user, sizeof *out->v, (void **)&out->v, &out->n);
 }
 
 /* --- grants (inside a transaction) ----------------------------------------------------------- */
 
-static int revoke_event(struct conn *c, const char *kind, const char *subject,
+static int revoke_event(struct sq_conn *c, const char *kind, const char *subject,
                         const char *client_id, int64_t expires_at, int64_t now)
 {
-    sqlite3_stmt *st = stmt(c, S_REVOKE_EVENT);
+    sqlite3_stmt *st = sq_stmt(c, S_REVOKE_EVENT);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, kind);
-    bind_text(st, 2, subject);
-    bind_text(st, 3, client_id);
+    sq_bind_text(st, 1, kind);
+    sq_bind_text(st, 2, subject);
+    sq_bind_text(st, 3, client_id);
     sqlite3_bind_int64(st, 4, expires_at);
     sqlite3_bind_int64(st, 5, now);
-    return step_done(st);
+    return sq_step_done(st);
 }
 
-static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
+static int grant_revoke_tx(struct sq_conn *c, const char *id, int64_t now)
 {
-    sqlite3_stmt *st = stmt(c, S_GRANT_MARK_REVOKED);
+    sqlite3_stmt *st = sq_stmt(c, S_GRANT_MARK_REVOKED);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_int64(st, 1, now);
-    bind_text(st, 2, id);
-    int rc = step_done(st);
+    sq_bind_text(st, 2, id);
+    int rc = sq_step_done(st);
     if (rc != VK_OK)
         return rc;
     if (sqlite3_changes(c->db) == 0) {
         /* Not there yet (a code reused while its first redemption is in flight) or already
          * revoked: a tombstone makes a later grant_start with this id fail. */
-        st = stmt(c, S_GRANT_TOMBSTONE);
+        st = sq_stmt(c, S_GRANT_TOMBSTONE);
         if (st == NULL)
             return VK_ESTORE;
-        bind_text(st, 1, id);
+        sq_bind_text(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
-        rc = step_done(st);
+        rc = sq_step_done(st);
         if (rc != VK_OK)
             return rc;
     }
-    st = stmt(c, S_GRANT_REFRESH_REVOKE);
+    st = sq_stmt(c, S_GRANT_REFRESH_REVOKE);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_int64(st, 1, now);
-    bind_text(st, 2, id);
-    rc = step_done(st);
+    sq_bind_text(st, 2, id);
+    rc = sq_step_done(st);
     if (rc != VK_OK)
         return rc;
     /* Every access token issued from the grant joins the revocation list. Collect first: the
@@ -1466,12 +968,12 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
     } *toks = NULL;
     size_t n = 0, cap = 0;
     int oom = 0, r;
-    st = stmt(c, S_GRANT_TOKENS);
+    st = sq_stmt(c, S_GRANT_TOKENS);
     if (st == NULL) {
         vk_arena_clear(&a);
         return VK_ESTORE;
     }
-    bind_text(st, 1, id);
+    sq_bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         struct tok *nt = vk_arena_grow(&a, toks, n, &cap, sizeof *nt);
@@ -1480,11 +982,11 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
             break;
         }
         toks = nt;
-        toks[n].jti = col_text(&a, st, 0, &oom);
+        toks[n].jti = sq_col_text(&a, st, 0, &oom);
         toks[n].exp = sqlite3_column_int64(st, 1);
         n++;
     }
-    finish(st);
+    sq_finish(st);
     rc = oom ? VK_ENOMEM : (r == SQLITE_DONE || r == SQLITE_ROW) ? VK_OK : VK_ESTORE;
     /* The event is kept while the last access token it revokes can be live. */
     int64_t last_exp = now;
@@ -1492,15 +994,15 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
         if (toks[i].exp > last_exp)
             last_exp = toks[i].exp;
     for (size_t i = 0; rc == VK_OK && i < n; i++) {
-        st = stmt(c, S_REVOKE_JTI);
+        st = sq_stmt(c, S_REVOKE_JTI);
         if (st == NULL) {
             rc = VK_ESTORE;
             break;
         }
-        bind_text(st, 1, toks[i].jti);
-        bind_text(st, 2, "");
+        sq_bind_text(st, 1, toks[i].jti);
+        sq_bind_text(st, 2, "");
         sqlite3_bind_int64(st, 3, toks[i].exp);
-        rc = step_done(st);
+        rc = sq_step_done(st);
     }
     vk_arena_clear(&a);
     if (rc == VK_OK)
@@ -1511,26 +1013,26 @@ static int grant_revoke_tx(struct conn *c, const char *id, int64_t now)
 static int s_grant_revoke(struct vk_store *s, const char *id, int64_t now)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    return tx_end(c, grant_revoke_tx(c, id, now));
+    return sq_tx_end(c, grant_revoke_tx(c, id, now));
 }
 
 /* Revokes every live grant of a user and ends the user's sessions (inside a transaction). */
-static int user_revoke_all_tx(struct conn *c, const char *user_id, int64_t now)
+static int user_revoke_all_tx(struct sq_conn *c, const char *user_id, int64_t now)
 {
     struct vk_arena a;
     vk_arena_init(&a, 4 * 1024 * 1024);
     const char **ids = NULL;
     size_t n = 0, cap = 0;
     int oom = 0, r;
-    sqlite3_stmt *st = stmt(c, S_USER_GRANTS);
+    sqlite3_stmt *st = sq_stmt(c, S_USER_GRANTS);
     if (st == NULL) {
         vk_arena_clear(&a);
         return VK_ESTORE;
     }
-    bind_text(st, 1, user_id);
+    sq_bind_text(st, 1, user_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         const char **ni = vk_arena_grow(&a, ids, n, &cap, sizeof *ni);
         if (ni == NULL) {
@@ -1538,45 +1040,45 @@ static int user_revoke_all_tx(struct conn *c, const char *user_id, int64_t now)
             break;
         }
         ids = ni;
-        ids[n++] = col_text(&a, st, 0, &oom);
+        ids[n++] = sq_col_text(&a, st, 0, &oom);
     }
-    finish(st);
+    sq_finish(st);
     int rc = oom ? VK_ENOMEM : (r == SQLITE_DONE || r == SQLITE_ROW) ? VK_OK : VK_ESTORE;
     for (size_t i = 0; rc == VK_OK && i < n; i++)
         rc = grant_revoke_tx(c, ids[i], now);
     vk_arena_clear(&a);
     if (rc == VK_OK) {
-        st = stmt(c, S_USER_SESSIONS_DELETE);
+        st = sq_stmt(c, S_USER_SESSIONS_DELETE);
         if (st == NULL)
             return VK_ESTORE;
-        bind_text(st, 1, user_id);
-        rc = step_done(st);
+        sq_bind_text(st, 1, user_id);
+        rc = sq_step_done(st);
     }
     /* Codes not yet redeemed are spent too: redeeming one later counts as a replay and revokes
      * whatever it would have started. */
     if (rc == VK_OK) {
-        st = stmt(c, S_USER_CODES_SPEND);
+        st = sq_stmt(c, S_USER_CODES_SPEND);
         if (st == NULL)
             return VK_ESTORE;
         sqlite3_bind_int64(st, 1, now);
-        bind_text(st, 2, user_id);
-        rc = step_done(st);
+        sq_bind_text(st, 2, user_id);
+        rc = sq_step_done(st);
     }
     return rc;
 }
 
-static int user_find_id(struct conn *c, struct vk_arena *a, vk_str username, const char **id)
+static int user_find_id(struct sq_conn *c, struct vk_arena *a, vk_str username, const char **id)
 {
-    sqlite3_stmt *st = stmt(c, S_USER_GET_BY_NAME);
+    sqlite3_stmt *st = sq_stmt(c, S_USER_GET_BY_NAME);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_text(st, 1, username.p, (int)username.len, SQLITE_STATIC);
     int r = sqlite3_step(st), rc = VK_OK, oom = 0;
     if (r == SQLITE_ROW)
-        *id = col_text(a, st, 0, &oom);
+        *id = sq_col_text(a, st, 0, &oom);
     else
         rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    finish(st);
+    sq_finish(st);
     return oom ? VK_ENOMEM : rc;
 }
 
@@ -1586,7 +1088,7 @@ static int s_user_delete(struct vk_store *s, vk_str username, int64_t now)
     struct vk_arena a;
     const char *id = NULL;
     vk_arena_init(&a, 64 * 1024);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK) {
         vk_arena_clear(&a);
         return rc;
@@ -1595,14 +1097,14 @@ static int s_user_delete(struct vk_store *s, vk_str username, int64_t now)
     if (rc == VK_OK)
         rc = user_revoke_all_tx(c, id, now);
     if (rc == VK_OK) {
-        sqlite3_stmt *st = stmt(c, S_USER_DELETE);
+        sqlite3_stmt *st = sq_stmt(c, S_USER_DELETE);
         rc = VK_ESTORE;
         if (st != NULL) {
-            bind_text(st, 1, id);
-            rc = step_done(st);
+            sq_bind_text(st, 1, id);
+            rc = sq_step_done(st);
         }
     }
-    rc = tx_end(c, rc);
+    rc = sq_tx_end(c, rc);
     vk_arena_clear(&a);
     return rc;
 }
@@ -1613,26 +1115,26 @@ static int s_user_set_password(struct vk_store *s, vk_str username, const char *
     struct vk_arena a;
     const char *id = NULL;
     vk_arena_init(&a, 64 * 1024);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK) {
         vk_arena_clear(&a);
         return rc;
     }
     rc = user_find_id(c, &a, username, &id);
     if (rc == VK_OK) {
-        sqlite3_stmt *st = stmt(c, S_USER_SET_PASSWORD);
+        sqlite3_stmt *st = sq_stmt(c, S_USER_SET_PASSWORD);
         rc = VK_ESTORE;
         if (st != NULL) {
-            bind_text(st, 1, hash);
+            sq_bind_text(st, 1, hash);
             sqlite3_bind_int64(st, 2, now);
-            bind_text(st, 3, id);
-            rc = step_done(st);
+            sq_bind_text(st, 3, id);
+            rc = sq_step_done(st);
         }
     }
     /* RFC 9700 §4.14.2: a password change ends sessions and revokes refresh tokens. */
     if (rc == VK_OK)
         rc = user_revoke_all_tx(c, id, now);
-    rc = tx_end(c, rc);
+    rc = sq_tx_end(c, rc);
     vk_arena_clear(&a);
     return rc;
 }
@@ -1641,13 +1143,13 @@ static int s_user_upgrade_hash(struct vk_store *s, const char *user_id, const ch
                                const char *new_hash)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_USER_UPGRADE_HASH);
+    sqlite3_stmt *st = sq_stmt(c, S_USER_UPGRADE_HASH);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, new_hash);
-    bind_text(st, 2, user_id);
-    bind_text(st, 3, old_hash);
-    return note_write(c, step_done(st));
+    sq_bind_text(st, 1, new_hash);
+    sq_bind_text(st, 2, user_id);
+    sq_bind_text(st, 3, old_hash);
+    return sq_note_write(c, sq_step_done(st));
 }
 
 /* --- sessions and consents ------------------------------------------------------------------- */
@@ -1655,26 +1157,36 @@ static int s_user_upgrade_hash(struct vk_store *s, const char *user_id, const ch
 static int s_session_put(struct vk_store *s, const struct vk_session *se)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_SESSION_PUT), *trim = stmt(c, S_SESSION_TRIM);
+    sqlite3_stmt *st = sq_stmt(c, S_SESSION_PUT), *trim = sq_stmt(c, S_SESSION_TRIM);
     if (st == NULL || trim == NULL)
         return VK_ESTORE;
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
     sqlite3_bind_blob(st, 1, se->digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    bind_text(st, 2, se->user_id);
+    sq_bind_text(st, 2, se->user_id);
     sqlite3_bind_int64(st, 3, se->auth_time);
     sqlite3_bind_int64(st, 4, se->expires_at);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     /* A login flood (the user's own scripts, or someone who has the password) must not grow the
      * table: beyond the cap, the user's oldest sessions end. */
     if (rc == VK_OK) {
-        bind_text(trim, 1, se->user_id);
+        sq_bind_text(trim, 1, se->user_id);
         sqlite3_bind_blob(trim, 2, se->digest, VK_DIGEST_LEN, SQLITE_STATIC);
         sqlite3_bind_int(trim, 3, VK_STORE_SESSIONS_PER_USER - 1);
-        rc = step_done(trim);
+        rc = sq_step_done(trim);
     }
-    return tx_end(c, rc);
+    return sq_tx_end(c, rc);
+}
+
+static int read_session(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_session *out = row;
+    int oom = 0;
+    out->user_id = sq_col_text(a, st, 0, &oom);
+    out->auth_time = sqlite3_column_int64(st, 1);
+    out->expires_at = sqlite3_column_int64(st, 2);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_session_get(struct vk_store *s, struct vk_arena *a,
@@ -1682,32 +1194,32 @@ static int s_session_get(struct vk_store *s, struct vk_arena *a,
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, S_SESSION_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_SESSION_GET);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
-    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
-    if (r == SQLITE_ROW) {
+    int rc = sq_get_one(st, a, read_session, out);
+    if (rc == VK_OK)
         memcpy(out->digest, digest, VK_DIGEST_LEN);
-        out->user_id = col_text(a, st, 0, &oom);
-        out->auth_time = sqlite3_column_int64(st, 1);
-        out->expires_at = sqlite3_column_int64(st, 2);
-    } else {
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    }
-    finish(st);
-    return oom ? VK_ENOMEM : rc;
+    return rc;
 }
 
 static int s_session_delete(struct vk_store *s, const uint8_t digest[VK_DIGEST_LEN])
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_SESSION_DELETE);
+    sqlite3_stmt *st = sq_stmt(c, S_SESSION_DELETE);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    return note_write(c, step_done(st));
+    return sq_note_write(c, sq_step_done(st));
+}
+
+static int read_text0(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    int oom = 0;
+    *(const char **)row = sq_col_text(a, st, 0, &oom);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_consent_get(struct vk_store *s, struct vk_arena *a, const char *user_id,
@@ -1715,32 +1227,26 @@ static int s_consent_get(struct vk_store *s, struct vk_arena *a, const char *use
 {
     CONN_OR_FAIL(s, c);
     *scope = NULL;
-    sqlite3_stmt *st = stmt(c, S_CONSENT_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_CONSENT_GET);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, user_id);
-    bind_text(st, 2, client_id);
-    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
-    if (r == SQLITE_ROW)
-        *scope = col_text(a, st, 0, &oom);
-    else
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    finish(st);
-    return oom ? VK_ENOMEM : rc;
+    sq_bind_text(st, 1, user_id);
+    sq_bind_text(st, 2, client_id);
+    return sq_get_one(st, a, read_text0, scope);
 }
 
 static int s_consent_put(struct vk_store *s, const char *user_id, const char *client_id,
                          const char *scope, int64_t now)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_CONSENT_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_CONSENT_PUT);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, user_id);
-    bind_text(st, 2, client_id);
-    bind_text(st, 3, scope);
+    sq_bind_text(st, 1, user_id);
+    sq_bind_text(st, 2, client_id);
+    sq_bind_text(st, 3, scope);
     sqlite3_bind_int64(st, 4, now);
-    return note_write(c, step_done(st));
+    return sq_note_write(c, sq_step_done(st));
 }
 
 /* --- codes, grants, refresh tokens ----------------------------------------------------------- */
@@ -1748,23 +1254,43 @@ static int s_consent_put(struct vk_store *s, const char *user_id, const char *cl
 static int s_code_put(struct vk_store *s, const struct vk_code *cd)
 {
     CONN_OR_FAIL(s, c);
-    sqlite3_stmt *st = stmt(c, S_CODE_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_CODE_PUT);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, cd->digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    bind_text(st, 2, cd->client_id);
-    bind_text(st, 3, cd->user_id);
-    bind_text(st, 4, cd->redirect_uri);
-    bind_text(st, 5, cd->code_challenge);
-    bind_text(st, 6, cd->scope);
-    bind_text(st, 7, cd->nonce != NULL ? cd->nonce : "");
-    bind_text(st, 8, cd->resources != NULL ? cd->resources : "");
-    bind_text(st, 9, cd->session_id != NULL ? cd->session_id : "");
+    sq_bind_text(st, 2, cd->client_id);
+    sq_bind_text(st, 3, cd->user_id);
+    sq_bind_text(st, 4, cd->redirect_uri);
+    sq_bind_text(st, 5, cd->code_challenge);
+    sq_bind_text(st, 6, cd->scope);
+    sq_bind_text(st, 7, cd->nonce != NULL ? cd->nonce : "");
+    sq_bind_text(st, 8, cd->resources != NULL ? cd->resources : "");
+    sq_bind_text(st, 9, cd->session_id != NULL ? cd->session_id : "");
     sqlite3_bind_int64(st, 10, cd->auth_time);
     sqlite3_bind_int64(st, 11, cd->created_at);
     sqlite3_bind_int64(st, 12, cd->expires_at);
-    bind_text(st, 13, cd->grant_id);
-    return note_write(c, step_done(st));
+    sq_bind_text(st, 13, cd->grant_id);
+    return sq_note_write(c, sq_step_done(st));
+}
+
+static int read_code(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_code *out = row;
+    int oom = 0;
+    out->client_id = sq_col_text(a, st, 0, &oom);
+    out->user_id = sq_col_text(a, st, 1, &oom);
+    out->redirect_uri = sq_col_text(a, st, 2, &oom);
+    out->code_challenge = sq_col_text(a, st, 3, &oom);
+    out->scope = sq_col_text(a, st, 4, &oom);
+    out->nonce = sq_col_text(a, st, 5, &oom);
+    out->resources = sq_col_text(a, st, 6, &oom);
+    out->session_id = sq_col_text(a, st, 7, &oom);
+    out->auth_time = sqlite3_column_int64(st, 8);
+    out->created_at = sqlite3_column_int64(st, 9);
+    out->expires_at = sqlite3_column_int64(st, 10);
+    out->used_at = sqlite3_column_int64(st, 11);
+    out->grant_id = sq_col_text(a, st, 12, &oom);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_code_get(struct vk_store *s, struct vk_arena *a,
@@ -1772,48 +1298,30 @@ static int s_code_get(struct vk_store *s, struct vk_arena *a,
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, S_CODE_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_CODE_GET);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    int r = sqlite3_step(st), oom = 0, rc;
-    if (r == SQLITE_ROW) {
+    int rc = sq_get_one(st, a, read_code, out);
+    if (rc == VK_OK)
         memcpy(out->digest, digest, VK_DIGEST_LEN);
-        out->client_id = col_text(a, st, 0, &oom);
-        out->user_id = col_text(a, st, 1, &oom);
-        out->redirect_uri = col_text(a, st, 2, &oom);
-        out->code_challenge = col_text(a, st, 3, &oom);
-        out->scope = col_text(a, st, 4, &oom);
-        out->nonce = col_text(a, st, 5, &oom);
-        out->resources = col_text(a, st, 6, &oom);
-        out->session_id = col_text(a, st, 7, &oom);
-        out->auth_time = sqlite3_column_int64(st, 8);
-        out->created_at = sqlite3_column_int64(st, 9);
-        out->expires_at = sqlite3_column_int64(st, 10);
-        out->used_at = sqlite3_column_int64(st, 11);
-        out->grant_id = col_text(a, st, 12, &oom);
-        rc = oom ? VK_ENOMEM : VK_OK;
-    } else {
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    }
-    finish(st);
     return rc;
 }
 
 /* jti/jti_exp: the access token issued together with this refresh token ("" for none). */
-static int refresh_insert(struct conn *c, const struct vk_refresh *rt, const char *jti,
+static int refresh_insert(struct sq_conn *c, const struct vk_refresh *rt, const char *jti,
                           int64_t jti_exp)
 {
-    sqlite3_stmt *st = stmt(c, S_REFRESH_PUT);
+    sqlite3_stmt *st = sq_stmt(c, S_REFRESH_PUT);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, rt->digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    bind_text(st, 2, rt->grant_id);
+    sq_bind_text(st, 2, rt->grant_id);
     sqlite3_bind_int64(st, 3, rt->created_at);
     sqlite3_bind_int64(st, 4, rt->expires_at);
-    bind_text(st, 5, jti);
+    sq_bind_text(st, 5, jti);
     sqlite3_bind_int64(st, 6, jti_exp);
-    return step_done(st);
+    return sq_step_done(st);
 }
 
 
@@ -1822,38 +1330,56 @@ static int s_code_redeem(struct vk_store *s, const uint8_t code_digest[VK_DIGEST
                          const char *jti, int64_t jti_exp)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_CODE_MARK_USED);
+    sqlite3_stmt *st = sq_stmt(c, S_CODE_MARK_USED);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
+        return sq_tx_end(c, VK_ESTORE);
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_blob(st, 2, code_digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_EEXIST; /* used meanwhile: a replay */
     if (rc == VK_OK) {
-        st = stmt(c, S_GRANT_PUT);
+        st = sq_stmt(c, S_GRANT_PUT);
         if (st == NULL)
-            return tx_end(c, VK_ESTORE);
-        bind_text(st, 1, g->id);
-        bind_text(st, 2, g->client_id);
-        bind_text(st, 3, g->user_id);
-        bind_text(st, 4, g->scope);
-        bind_text(st, 5, g->resources != NULL ? g->resources : "");
-        bind_text(st, 6, g->session_id != NULL ? g->session_id : "");
+            return sq_tx_end(c, VK_ESTORE);
+        sq_bind_text(st, 1, g->id);
+        sq_bind_text(st, 2, g->client_id);
+        sq_bind_text(st, 3, g->user_id);
+        sq_bind_text(st, 4, g->scope);
+        sq_bind_text(st, 5, g->resources != NULL ? g->resources : "");
+        sq_bind_text(st, 6, g->session_id != NULL ? g->session_id : "");
         sqlite3_bind_int64(st, 7, g->auth_time);
         sqlite3_bind_int64(st, 8, g->created_at);
         sqlite3_bind_int64(st, 9, g->expires_at);
-        bind_text(st, 10, jti);
+        sq_bind_text(st, 10, jti);
         sqlite3_bind_int64(st, 11, jti_exp);
-        bind_text(st, 12, g->cnf_x5t != NULL ? g->cnf_x5t : "");
-        rc = step_done(st); /* VK_EEXIST: the grant was revoked (tombstone) by a replay */
+        sq_bind_text(st, 12, g->cnf_x5t != NULL ? g->cnf_x5t : "");
+        rc = sq_step_done(st); /* VK_EEXIST: the grant was revoked (tombstone) by a replay */
     }
     if (rc == VK_OK && rt != NULL)
         rc = refresh_insert(c, rt, "", 0);
-    return tx_end(c, rc);
+    return sq_tx_end(c, rc);
+}
+
+static int read_grant(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_grant *out = row;
+    int oom = 0;
+    out->id = sq_col_text(a, st, 0, &oom);
+    out->client_id = sq_col_text(a, st, 1, &oom);
+    out->user_id = sq_col_text(a, st, 2, &oom);
+    out->scope = sq_col_text(a, st, 3, &oom);
+    out->resources = sq_col_text(a, st, 4, &oom);
+    out->session_id = sq_col_text(a, st, 5, &oom);
+    out->auth_time = sqlite3_column_int64(st, 6);
+    out->created_at = sqlite3_column_int64(st, 7);
+    out->expires_at = sqlite3_column_int64(st, 8);
+    out->revoked_at = sqlite3_column_int64(st, 9);
+    out->cnf_x5t = sq_col_text(a, st, 10, &oom);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_grant_get(struct vk_store *s, struct vk_arena *a, const char *id,
@@ -1861,28 +1387,24 @@ static int s_grant_get(struct vk_store *s, struct vk_arena *a, const char *id,
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, S_GRANT_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_GRANT_GET);
     if (st == NULL)
         return VK_ESTORE;
-    bind_text(st, 1, id);
-    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
-    if (r == SQLITE_ROW) {
-        out->id = col_text(a, st, 0, &oom);
-        out->client_id = col_text(a, st, 1, &oom);
-        out->user_id = col_text(a, st, 2, &oom);
-        out->scope = col_text(a, st, 3, &oom);
-        out->resources = col_text(a, st, 4, &oom);
-        out->session_id = col_text(a, st, 5, &oom);
-        out->auth_time = sqlite3_column_int64(st, 6);
-        out->created_at = sqlite3_column_int64(st, 7);
-        out->expires_at = sqlite3_column_int64(st, 8);
-        out->revoked_at = sqlite3_column_int64(st, 9);
-        out->cnf_x5t = col_text(a, st, 10, &oom);
-    } else {
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    }
-    finish(st);
-    return oom ? VK_ENOMEM : rc;
+    sq_bind_text(st, 1, id);
+    return sq_get_one(st, a, read_grant, out);
+}
+
+static int read_refresh(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_refresh *out = row;
+    int oom = 0;
+    out->grant_id = sq_col_text(a, st, 0, &oom);
+    out->created_at = sqlite3_column_int64(st, 1);
+    out->expires_at = sqlite3_column_int64(st, 2);
+    out->used_at = sqlite3_column_int64(st, 3);
+    out->grace_blob = sq_col_blob(a, st, 4, &out->grace_len, &oom);
+    out->grace_until_ms = sqlite3_column_int64(st, 5);
+    return oom ? VK_ENOMEM : VK_OK;
 }
 
 static int s_refresh_get(struct vk_store *s, struct vk_arena *a,
@@ -1890,33 +1412,14 @@ static int s_refresh_get(struct vk_store *s, struct vk_arena *a,
 {
     CONN_OR_FAIL(s, c);
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = stmt(c, S_REFRESH_GET);
+    sqlite3_stmt *st = sq_stmt(c, S_REFRESH_GET);
     if (st == NULL)
         return VK_ESTORE;
     sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    int r = sqlite3_step(st), rc = VK_OK, oom = 0;
-    if (r == SQLITE_ROW) {
+    int rc = sq_get_one(st, a, read_refresh, out);
+    if (rc == VK_OK)
         memcpy(out->digest, digest, VK_DIGEST_LEN);
-        out->grant_id = col_text(a, st, 0, &oom);
-        out->created_at = sqlite3_column_int64(st, 1);
-        out->expires_at = sqlite3_column_int64(st, 2);
-        out->used_at = sqlite3_column_int64(st, 3);
-        int n = sqlite3_column_bytes(st, 4);
-        if (sqlite3_column_type(st, 4) == SQLITE_BLOB && n > 0) {
-            uint8_t *b = vk_arena_alloc(a, (size_t)n);
-            if (b == NULL)
-                oom = 1;
-            else
-                memcpy(b, sqlite3_column_blob(st, 4), (size_t)n);
-            out->grace_blob = b;
-            out->grace_len = (size_t)n;
-        }
-        out->grace_until_ms = sqlite3_column_int64(st, 5);
-    } else {
-        rc = r == SQLITE_DONE ? VK_ENOTFOUND : VK_ESTORE;
-    }
-    finish(st);
-    return oom ? VK_ENOMEM : rc;
+    return rc;
 }
 
 static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGEST_LEN],
@@ -1925,12 +1428,12 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
                             const char *jti, int64_t jti_exp)
 {
     CONN_OR_FAIL(s, c);
-    int rc = tx_begin(c);
+    int rc = sq_tx_begin(c);
     if (rc != VK_OK)
         return rc;
-    sqlite3_stmt *st = stmt(c, S_REFRESH_MARK_USED);
+    sqlite3_stmt *st = sq_stmt(c, S_REFRESH_MARK_USED);
     if (st == NULL)
-        return tx_end(c, VK_ESTORE);
+        return sq_tx_end(c, VK_ESTORE);
     sqlite3_bind_int64(st, 1, now);
     if (grace_blob != NULL && grace_len > 0)
         sqlite3_bind_blob(st, 2, grace_blob, (int)grace_len, SQLITE_STATIC);
@@ -1938,7 +1441,7 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
         sqlite3_bind_null(st, 2);
     sqlite3_bind_int64(st, 3, grace_until_ms);
     sqlite3_bind_blob(st, 4, old_digest, VK_DIGEST_LEN, SQLITE_STATIC);
-    rc = step_done(st);
+    rc = sq_step_done(st);
     if (rc == VK_OK && sqlite3_changes(c->db) == 0)
         rc = VK_EEXIST; /* a concurrent rotation won */
     if (rc == VK_OK)
@@ -1947,16 +1450,16 @@ static int s_refresh_rotate(struct vk_store *s, const uint8_t old_digest[VK_DIGE
      * the ones a thief is likely to replay; one whose access token is still live stays (revoking
      * the grant must reach that token). */
     if (rc == VK_OK) {
-        st = stmt(c, S_REFRESH_TRIM);
+        st = sq_stmt(c, S_REFRESH_TRIM);
         rc = VK_ESTORE;
         if (st != NULL) {
-            bind_text(st, 1, next->grant_id);
+            sq_bind_text(st, 1, next->grant_id);
             sqlite3_bind_int64(st, 2, now);
             sqlite3_bind_int(st, 3, VK_STORE_SPENT_REFRESH_PER_GRANT);
-            rc = step_done(st);
+            rc = sq_step_done(st);
         }
     }
-    return tx_end(c, rc);
+    return sq_tx_end(c, rc);
 }
 
 static int s_secret_get_or_create(struct vk_store *s, const char *name,
@@ -1964,29 +1467,29 @@ static int s_secret_get_or_create(struct vk_store *s, const char *name,
 {
     CONN_OR_FAIL(s, c);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = stmt(c, S_SECRET_GET);
+        sqlite3_stmt *st = sq_stmt(c, S_SECRET_GET);
         if (st == NULL)
             return VK_ESTORE;
-        bind_text(st, 1, name);
+        sq_bind_text(st, 1, name);
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VK_DIGEST_LEN) {
             memcpy(out, sqlite3_column_blob(st, 0), VK_DIGEST_LEN);
-            finish(st);
+            sq_finish(st);
             return VK_OK;
         }
-        finish(st);
+        sq_finish(st);
         if (r != SQLITE_DONE && r != SQLITE_ROW)
             return VK_ESTORE;
         uint8_t fresh[VK_DIGEST_LEN];
         if (vk_rand(fresh, sizeof fresh) != VK_OK)
             return VK_ECRYPTO;
-        st = stmt(c, S_SECRET_PUT);
+        st = sq_stmt(c, S_SECRET_PUT);
         if (st == NULL)
             return VK_ESTORE;
-        bind_text(st, 1, name);
+        sq_bind_text(st, 1, name);
         sqlite3_bind_blob(st, 2, fresh, VK_DIGEST_LEN, SQLITE_TRANSIENT);
         vk_wipe(fresh, sizeof fresh);
-        int rc = note_write(c, step_done(st));
+        int rc = sq_note_write(c, sq_step_done(st));
         if (rc != VK_OK)
             return rc;
     }
