@@ -44,12 +44,30 @@ struct vk_client_creds {
 bool vk_client_is_mtls(const struct vk_client *c);
 /* A confidential client (OAuth 2.1 §2.1): it has a secret or authenticates by certificate. */
 bool vk_client_is_confidential(const struct vk_client *c);
+/* A bounded memo of certificate verdicts. Verifying a client certificate costs about a
+ * millisecond of CPU with OpenSSL 3.0 (decoding the keys of the chain), twenty times a token,
+ * and a client presents the same certificate with every request. A verdict is keyed by the
+ * SHA-256 of the certificates and of the client's registration (id, method, registered name or
+ * JWK Set), so a changed registration or another certificate is looked at afresh; a good one is
+ * reused for at most 10 minutes and never past the chain's notAfter, a bad one for a minute
+ * (a client cannot make the server redo a failed verification on every request of a
+ * connection). The CAs are fixed for the life of the process. Thread-safe. */
+struct vk_cert_memo;
+int vk_cert_memo_new(size_t slots, struct vk_cert_memo **out);
+void vk_cert_memo_free(struct vk_cert_memo *m); /* NULL is a no-op */
+
+/* What certificate authentication needs from the server. */
+struct vk_cert_auth {
+    const struct vk_x509_ca *ca; /* the CAs of tls_client_auth; NULL: tls_client_auth fails */
+    struct vk_cert_memo *memo;   /* NULL: verify every time */
+};
+
 /* Whether `cert` authenticates mTLS client `c` at time `now` (RFC 8705 §2): for
- * tls_client_auth, a chain to one of the CAs `ca` (vk_x509_verify) and the registered subject DN
- * or SAN value; for self_signed_tls_client_auth, one of the certificates of the client's
+ * tls_client_auth, a chain to one of the CAs of `ca` (vk_x509_verify) and the registered subject
+ * DN or SAN value; for self_signed_tls_client_auth, one of the certificates of the client's
  * registered JWK Set (x5c), within its validity period. VK_OK; VK_EINVAL or VK_EEXPIRED with
- * `why` saying what (for the log: no secret, no certificate content). */
-int vk_client_cert_check(const struct vk_client *c, const struct vk_x509_ca *ca,
+ * `why` saying what (for the log: no secret, no certificate content). `ca` may be NULL. */
+int vk_client_cert_check(const struct vk_client *c, const struct vk_cert_auth *ca,
                          const struct vk_client_cert *cert, int64_t now, struct vk_err *why);
 
 /* The attempt limiter (auth/limiter.c): counts events per key (a client and source network, an
@@ -113,7 +131,7 @@ struct vk_client_auth_limits {
  * including unknown client ids, which take no space of their own (docs/security.md).
  * VK_ESTORE/VK_ENOMEM for internal failures. */
 int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_auth_limits *lim,
-                           const struct vk_x509_ca *ca, struct vk_arena *a,
+                           const struct vk_cert_auth *ca, struct vk_arena *a,
                            const struct vk_client_creds *cr, bool allow_public, const char *peer,
                            int64_t now, struct vk_client *out, struct vk_oauth_err *oe);
 

@@ -22,7 +22,7 @@ static int fail(struct vk_oauth_err *oe, const struct vk_client_creds *cr, const
  * client registered, too) belongs here: a mismatch then gets the same answer and the same
  * counting as a wrong secret. */
 static bool creds_match(const struct vk_client_creds *cr, const struct vk_client *c,
-                        bool allow_public, const struct vk_x509_ca *ca, int64_t now,
+                        bool allow_public, const struct vk_cert_auth *ca, int64_t now,
                         struct vk_err *why)
 {
     /* RFC 8705 §2: client_id alone in the request, the certificate of the connection as the
@@ -55,7 +55,7 @@ static void count_failure(const struct vk_client_auth_limits *lim, vk_str ckey, 
 }
 
 int vk_client_authenticate(struct vk_client_cache *cc, const struct vk_client_auth_limits *lim,
-                           const struct vk_x509_ca *ca, struct vk_arena *a,
+                           const struct vk_cert_auth *ca, struct vk_arena *a,
                            const struct vk_client_creds *cr, bool allow_public, const char *peer,
                            int64_t now, struct vk_client *out, struct vk_oauth_err *oe)
 {

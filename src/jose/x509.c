@@ -161,8 +161,17 @@ void vk_x509_ca_free(struct vk_x509_ca *ca)
     vk_free(ca);
 }
 
+/* An ASN1_TIME as seconds since the epoch; INT64_MIN when it cannot be read. */
+static int64_t time_of(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return INT64_MIN;
+    return (int64_t)timegm(&tm);
+}
+
 int vk_x509_verify(const struct vk_x509_ca *ca, vk_str leaf, const vk_str *chain, size_t n_chain,
-                   int64_t now, struct vk_err *err)
+                   int64_t now, int64_t *not_after, struct vk_err *err)
 {
     X509 *x = NULL;
     STACK_OF(X509) *untrusted = NULL;
@@ -198,6 +207,15 @@ int vk_x509_verify(const struct vk_x509_ca *ca, vk_str leaf, const vk_str *chain
     X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_PARTIAL_CHAIN);
     X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_CLIENT);
     if (X509_verify_cert(ctx) == 1) {
+        STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(ctx);
+        int64_t end = INT64_MAX;
+        for (int i = 0; i < sk_X509_num(path); i++) {
+            int64_t t = time_of(X509_get0_notAfter(sk_X509_value(path, i)));
+            if (t < end)
+                end = t;
+        }
+        if (not_after != NULL)
+            *not_after = end;
         rc = VK_OK;
         goto out;
     }
@@ -217,7 +235,7 @@ out:
     return rc;
 }
 
-int vk_x509_check_validity(vk_str der, int64_t now, struct vk_err *err)
+int vk_x509_check_validity(vk_str der, int64_t now, int64_t *not_after, struct vk_err *err)
 {
     X509 *x = parse_der(der);
     time_t t = (time_t)now;
@@ -233,6 +251,8 @@ int vk_x509_check_validity(vk_str der, int64_t now, struct vk_err *err)
         rc = vk_err_set(err, VK_EEXPIRED, "certificate not yet valid");
     else if (na < 0)
         rc = vk_err_set(err, VK_EEXPIRED, "certificate expired");
+    if (rc == VK_OK && not_after != NULL)
+        *not_after = time_of(X509_get0_notAfter(x));
     X509_free(x);
     return rc;
 }

@@ -40,13 +40,17 @@ void vk_x509_ca_free(struct vk_x509_ca *ca); /* NULL is a no-op */
  * `chain` certificates the client sent, if any) to a certificate of `ca` — any certificate of
  * the bundle is a trust anchor, an intermediate too — every signature, every validity period,
  * basic constraints, and the client-authentication purpose (an extendedKeyUsage, if present,
- * must allow clientAuth). Revocation is not checked. VK_OK; VK_EEXPIRED when the leaf is
- * expired or not yet valid; VK_EINVAL for anything else (err says what). */
+ * must allow clientAuth). Revocation is not checked. VK_OK (*not_after, when not NULL, is the
+ * earliest notAfter of the chain: the verdict holds until then); VK_EEXPIRED when the leaf is
+ * expired or not yet valid; VK_EINVAL for anything else (err says what). With OpenSSL 3.0 this
+ * costs about a millisecond (decoding the keys): callers that see the same certificate often
+ * should remember the verdict (auth/mtls.c). */
 int vk_x509_verify(const struct vk_x509_ca *ca, vk_str leaf, const vk_str *chain, size_t n_chain,
-                   int64_t now, struct vk_err *err);
-/* The validity period alone (a self-signed certificate, RFC 8705 §2.2): VK_OK, VK_EEXPIRED
- * (outside notBefore..notAfter) or VK_EINVAL (not a certificate). */
-int vk_x509_check_validity(vk_str der, int64_t now, struct vk_err *err);
+                   int64_t now, int64_t *not_after, struct vk_err *err);
+/* The validity period alone (a self-signed certificate, RFC 8705 §2.2): VK_OK (*not_after, when
+ * not NULL, receives its notAfter), VK_EEXPIRED (outside notBefore..notAfter) or VK_EINVAL (not
+ * a certificate). */
+int vk_x509_check_validity(vk_str der, int64_t now, int64_t *not_after, struct vk_err *err);
 
 /* What a tls_client_auth client registers (RFC 8705 §2.1.2): exactly one of these. */
 enum vk_x509_name_kind {

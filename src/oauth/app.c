@@ -76,6 +76,12 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
         if (rc != VK_OK)
             goto fail;
     }
+    app->cert_auth.ca = app->client_ca;
+    /* 1024 verdicts (160 KiB): clients times the certificates each uses at a time. */
+    if (app->client_certs && vk_cert_memo_new(1024, &app->cert_auth.memo) != VK_OK) {
+        rc = vk_err_set(err, VK_ENOMEM, "out of memory");
+        goto fail;
+    }
     rc = vk_client_cache_new(st, &app->clients);
     if (rc != VK_OK) {
         vk_err_set(err, rc, "cannot read clients from the store");
@@ -140,6 +146,7 @@ void vk_app_clear(struct vk_app *app)
     vk_client_cache_free(app->clients);
     vk_keyring_free(app->keys);
     vk_x509_ca_free(app->client_ca);
+    vk_cert_memo_free(app->cert_auth.memo);
     free(app->client_ca_pem);
     memset(app, 0, sizeof *app);
 }

@@ -66,6 +66,7 @@ struct vk_app {
     bool client_certs;            /* client certificates can reach the server: TLS here with
                                      certificates requested, or a forwarding proxy's header */
     struct vk_x509_ca *client_ca; /* --tls-client-ca: the CAs of tls_client_auth; NULL: none */
+    struct vk_cert_auth cert_auth; /* client_ca and the memo of certificate verdicts */
     char *client_ca_pem;          /* its file, for the TLS layer's certificate request */
 };
 

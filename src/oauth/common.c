@@ -228,7 +228,7 @@ int vk_oauth_authenticate(struct vk_app *app, const struct vk_request *rq,
     if (rc != VK_OK)
         return rc;
     cr.cert = cert;
-    rc = vk_client_authenticate(app->clients, &app->client_limits, app->client_ca, rq->arena, &cr,
+    rc = vk_client_authenticate(app->clients, &app->client_limits, &app->cert_auth, rq->arena, &cr,
                                 allow_public, vk_oauth_peer(app, rq), rq->now, client, oe);
     if (rc != VK_OK)
         return rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -123,7 +124,17 @@ static void verify_accepts_a_client_of_the_ca(void **state)
     struct vk_err err = {{0}};
     vk_arena_init(&a, 1 << 20);
     struct vk_x509_ca *ca = load_ca("ca.pem");
-    assert_int_equal(vk_x509_verify(ca, der_of(&a, "client.pem"), NULL, 0, NOW, &err), VK_OK);
+    vk_str leaf = der_of(&a, "client.pem");
+    int64_t until = 0;
+    assert_int_equal(vk_x509_verify(ca, leaf, NULL, 0, NOW, &until, &err), VK_OK);
+    /* the verdict holds until the chain's first notAfter: the client's (the CA lives longer) */
+    const unsigned char *p = (const unsigned char *)leaf.p;
+    X509 *x = d2i_X509(NULL, &p, (long)leaf.len);
+    struct tm tm;
+    assert_int_equal(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
+    assert_int_equal(until, (int64_t)timegm(&tm));
+    assert_true(until > NOW && until < LATER);
+    X509_free(x);
     vk_x509_ca_free(ca);
     vk_arena_clear(&a);
 }
@@ -136,13 +147,13 @@ static void verify_follows_an_intermediate_the_client_sends(void **state)
     vk_arena_init(&a, 1 << 20);
     struct vk_x509_ca *ca = load_ca("ca.pem");
     vk_str leaf = der_of(&a, "client_inter.pem"), inter = der_of(&a, "inter.pem");
-    assert_int_equal(vk_x509_verify(ca, leaf, &inter, 1, NOW, &err), VK_OK);
+    assert_int_equal(vk_x509_verify(ca, leaf, &inter, 1, NOW, NULL, &err), VK_OK);
     /* without the intermediate there is no path to the root */
-    assert_int_equal(vk_x509_verify(ca, leaf, NULL, 0, NOW, &err), VK_EINVAL);
+    assert_int_equal(vk_x509_verify(ca, leaf, NULL, 0, NOW, NULL, &err), VK_EINVAL);
     vk_x509_ca_free(ca);
     /* an operator who names the issuing CA itself needs no root */
     ca = load_ca("inter.pem");
-    assert_int_equal(vk_x509_verify(ca, leaf, NULL, 0, NOW, &err), VK_OK);
+    assert_int_equal(vk_x509_verify(ca, leaf, NULL, 0, NOW, NULL, &err), VK_OK);
     vk_x509_ca_free(ca);
     vk_arena_clear(&a);
 }
@@ -155,26 +166,26 @@ static void verify_refuses_another_ca_expiry_and_purpose(void **state)
     vk_arena_init(&a, 1 << 20);
     struct vk_x509_ca *ca = load_ca("ca.pem");
     /* same subject and SANs, another issuer */
-    assert_int_equal(vk_x509_verify(ca, der_of(&a, "other_client.pem"), NULL, 0, NOW, &err),
+    assert_int_equal(vk_x509_verify(ca, der_of(&a, "other_client.pem"), NULL, 0, NOW, NULL, &err),
                      VK_EINVAL);
-    assert_int_equal(vk_x509_verify(ca, der_of(&a, "client.pem"), NULL, 0, LATER, &err),
+    assert_int_equal(vk_x509_verify(ca, der_of(&a, "client.pem"), NULL, 0, LATER, NULL, &err),
                      VK_EEXPIRED);
     /* (its CA is not valid yet either, and OpenSSL names the CA first) */
-    assert_int_not_equal(vk_x509_verify(ca, der_of(&a, "client.pem"), NULL, 0, EARLIER, &err),
+    assert_int_not_equal(vk_x509_verify(ca, der_of(&a, "client.pem"), NULL, 0, EARLIER, NULL, &err),
                          VK_OK);
     /* a server-only certificate is not a client credential */
-    assert_int_equal(vk_x509_verify(ca, der_of(&a, "server_only.pem"), NULL, 0, NOW, &err),
+    assert_int_equal(vk_x509_verify(ca, der_of(&a, "server_only.pem"), NULL, 0, NOW, NULL, &err),
                      VK_EINVAL);
     /* a self-signed certificate is not issued by the CA */
-    assert_int_equal(vk_x509_verify(ca, der_of(&a, "self.pem"), NULL, 0, NOW, &err), VK_EINVAL);
+    assert_int_equal(vk_x509_verify(ca, der_of(&a, "self.pem"), NULL, 0, NOW, NULL, &err), VK_EINVAL);
     /* an untrusted "intermediate" does not make another CA's client good */
     vk_str other_ca = der_of(&a, "other_ca.pem");
     assert_int_equal(
-        vk_x509_verify(ca, der_of(&a, "other_client.pem"), &other_ca, 1, NOW, &err), VK_EINVAL);
+        vk_x509_verify(ca, der_of(&a, "other_client.pem"), &other_ca, 1, NOW, NULL, &err), VK_EINVAL);
     /* garbage */
-    assert_int_equal(vk_x509_verify(ca, VK_STR("not a certificate"), NULL, 0, NOW, &err),
+    assert_int_equal(vk_x509_verify(ca, VK_STR("not a certificate"), NULL, 0, NOW, NULL, &err),
                      VK_EINVAL);
-    assert_int_equal(vk_x509_verify(NULL, der_of(&a, "client.pem"), NULL, 0, NOW, &err),
+    assert_int_equal(vk_x509_verify(NULL, der_of(&a, "client.pem"), NULL, 0, NOW, NULL, &err),
                      VK_EINVAL);
     vk_x509_ca_free(ca);
     vk_arena_clear(&a);
@@ -206,10 +217,10 @@ static void validity_alone_for_self_signed(void **state)
     struct vk_err err = {{0}};
     vk_arena_init(&a, 1 << 20);
     vk_str self = der_of(&a, "self.pem");
-    assert_int_equal(vk_x509_check_validity(self, NOW, &err), VK_OK);
-    assert_int_equal(vk_x509_check_validity(self, LATER, &err), VK_EEXPIRED);
-    assert_int_equal(vk_x509_check_validity(self, EARLIER, &err), VK_EEXPIRED);
-    assert_int_equal(vk_x509_check_validity(VK_STR("x"), NOW, &err), VK_EINVAL);
+    assert_int_equal(vk_x509_check_validity(self, NOW, NULL, &err), VK_OK);
+    assert_int_equal(vk_x509_check_validity(self, LATER, NULL, &err), VK_EEXPIRED);
+    assert_int_equal(vk_x509_check_validity(self, EARLIER, NULL, &err), VK_EEXPIRED);
+    assert_int_equal(vk_x509_check_validity(VK_STR("x"), NOW, NULL, &err), VK_EINVAL);
     vk_arena_clear(&a);
 }
 
