@@ -314,6 +314,12 @@ VALETKEY_API const char *valetkey_claims_get_json(const valetkey_claims *c, cons
  * every space-separated scope in `required`; else VALETKEY_INSUFFICIENT_SCOPE.
  * VALETKEY_EINVAL for NULL arguments. */
 VALETKEY_API int valetkey_claims_require_scope(const valetkey_claims *c, const char *required);
+/* VALETKEY_OK when the token's aud (a string or an array of strings, RFC 7519 §4.1.3) names
+ * `audience` exactly, else VALETKEY_TOKEN_AUDIENCE (401 invalid_token). For a resource server
+ * configured with several audiences whose routes each need a particular one (valetkey_verify
+ * already checked that aud names at least one of them). VALETKEY_EINVAL for NULL arguments,
+ * VALETKEY_ENOMEM. */
+VALETKEY_API int valetkey_claims_require_audience(const valetkey_claims *c, const char *audience);
 /* Another reference to the same claims (for another thread); free each with claims_free. */
 VALETKEY_API valetkey_claims *valetkey_claims_ref(valetkey_claims *c);
 /* Drops a reference. NULL is a harmless no-op. */

@@ -10,7 +10,7 @@ mode=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libssl-dev libjansson-dev \
 libsqlite3-dev libpq-dev libargon2-dev libcurl4-openssl-dev libinih-dev libgnutls28-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3 nginx"
 
 pkgs=$BUILD_PKGS
 [ "$mode" = test ] && pkgs="$pkgs $TEST_PKGS"

@@ -15,9 +15,10 @@ static const char usage[] =
     "  client    add | list | show | remove | rotate-secret\n"
     "  key       list | rotate | rewrap | new-master-key\n"
     "  user      add | list | remove | passwd\n"
+    "  verify    check access tokens for an API gateway (nginx auth_request, ...)\n"
     "  version   print the version\n"
     "\n"
-    "Every command takes --data DIR (default ./valetkey-data or $VALETKEY_DATA).\n"
+    "Every command but verify takes --data DIR (default ./valetkey-data or $VALETKEY_DATA).\n"
     "valetkey <command> [subcommand] --help (or -h, or valetkey help <command> [subcommand])\n"
     "describes one command without touching the data directory.\n";
 
@@ -29,6 +30,7 @@ static const struct {
     {"client", vk_cmd_client},
     {"user", vk_cmd_user},
     {"key", vk_cmd_key},
+    {"verify", vk_cmd_verify},
 };
 
 static int (*command(const char *name))(int, char **)

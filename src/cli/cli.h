@@ -10,6 +10,7 @@ int vk_cmd_serve(int argc, char **argv);
 int vk_cmd_client(int argc, char **argv);
 int vk_cmd_key(int argc, char **argv);
 int vk_cmd_user(int argc, char **argv);
+int vk_cmd_verify(int argc, char **argv);
 
 /* True when any argument after the command word is "--help" or "-h": the command then prints its
  * usage on stdout and exits 0, before reading a configuration file or touching the data

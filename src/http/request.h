@@ -21,6 +21,8 @@ enum vk_method {
     VK_METHOD_PUT = 1 << 4,
     VK_METHOD_DELETE = 1 << 5,
 };
+/* A route mask that admits every method, VK_METHOD_OTHER included. */
+#define VK_METHOD_ANY (~0u)
 
 struct vk_header {
     vk_str name;
@@ -41,6 +43,7 @@ struct vk_params {
 struct vk_request {
     struct vk_arena *arena; /* per-request; wiped and freed after the response is sent */
     enum vk_method method;
+    vk_str method_name;     /* the method as received ("PATCH" for VK_METHOD_OTHER) */
     vk_str path;            /* percent-decoded by the HTTP layer, no query */
     vk_str raw_query;       /* undecoded, without '?'; empty if none */
     vk_str body;            /* at most VK_MAX_BODY bytes */

@@ -6,10 +6,14 @@
 
 int vk_router_find(const struct vk_router *r, vk_str path)
 {
-    for (size_t i = 0; i < r->n; i++)
+    int any = -1;
+    for (size_t i = 0; i < r->n; i++) {
         if (vk_str_eq_lit(path, r->routes[i].path))
             return (int)i;
-    return -1;
+        if (any < 0 && strcmp(r->routes[i].path, "*") == 0)
+            any = (int)i;
+    }
+    return any;
 }
 
 static const char *allow_header(unsigned m, char *buf, size_t sz)
@@ -68,7 +72,7 @@ int vk_router_dispatch(const struct vk_router *r, void *app, const struct vk_req
             rc = vk_response_text(rs, rq->arena, 204, NULL, "", 0);
         return rc;
     }
-    if (!(m & (unsigned)rq->method)) {
+    if (m != VK_METHOD_ANY && !(m & (unsigned)rq->method)) {
         char allow[64];
         int rc = vk_response_oauth_error(rs, rq->arena, 405, "invalid_request",
                                          "method not allowed");

@@ -9,7 +9,8 @@
 typedef int (*vk_handler_fn)(void *app, const struct vk_request *rq, struct vk_response *rs);
 
 struct vk_route {
-    const char *path;
+    const char *path; /* exact; "*" matches every path no other route has (a gateway's auth
+                         check sees the original request's path) */
     unsigned methods; /* mask of enum vk_method; GET routes also answer HEAD */
     vk_handler_fn fn;
     const char *name; /* short name for metrics and logs */
@@ -21,7 +22,7 @@ struct vk_router {
     size_t n;
 };
 
-/* Finds the route for a path. Returns the route index or -1. */
+/* Finds the route for a path: the exact one, else a "*" route. Returns the index or -1. */
 int vk_router_find(const struct vk_router *r, vk_str path);
 /* Dispatches: 404 JSON for an unknown path, 405 with Allow for a wrong method, else the handler.
  * *route_idx is the matched route or -1 (for metrics). */

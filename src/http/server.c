@@ -652,6 +652,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
         if (g == GATE_DROP)
             return MHD_NO; /* cut by a deadline or by shutdown while the head arrived */
         c->rq.method = method_of(method);
+        c->rq.method_name = vk_str_c(method); /* MHD's copy, valid for the whole request */
         c->rq.path = vk_str_c(url);
         c->rq.now_ms = vk_now_ms();
         c->rq.now = c->rq.now_ms / 1000;

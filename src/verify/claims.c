@@ -273,6 +273,29 @@ int valetkey_claims_require_scope(const valetkey_claims *c, const char *required
     return VALETKEY_OK;
 }
 
+int valetkey_claims_require_audience(const valetkey_claims *c, const char *audience)
+{
+    const struct vk_claim *m;
+    const char *const accepted[] = {audience, NULL};
+    json_t *aud;
+    int rc;
+
+    if (c == NULL || audience == NULL)
+        return VALETKEY_EINVAL;
+    m = find(c, "aud");
+    if (m == NULL)
+        return VALETKEY_TOKEN_AUDIENCE;
+    if (m->str != NULL) /* the common case: one audience, no parsing */
+        return strcmp(m->str, audience) == 0 ? VALETKEY_OK : VALETKEY_TOKEN_AUDIENCE;
+    /* An array: the claims keep it as the compact JSON the verified token held. */
+    aud = vk_json_load(m->json, strlen(m->json), &rc);
+    if (aud == NULL)
+        return rc == VK_ENOMEM ? VALETKEY_ENOMEM : VALETKEY_TOKEN_AUDIENCE;
+    rc = vk_policy_audience_ok(aud, accepted) ? VALETKEY_OK : VALETKEY_TOKEN_AUDIENCE;
+    json_decref(aud);
+    return rc;
+}
+
 valetkey_claims *valetkey_claims_ref(valetkey_claims *c)
 {
     /* The caller holds a reference, so no ordering is needed to take another. */

@@ -248,7 +248,7 @@ describe('valetkey <command> --help', { timeout: 60000 }, () => {
   const commands = [
     ['serve'], ['client'], ['client', 'add'], ['client', 'list'], ['client', 'show'], ['client', 'remove'],
     ['client', 'rotate-secret'], ['user'], ['user', 'add'], ['user', 'list'], ['user', 'remove'],
-    ['user', 'passwd'], ['key'], ['key', 'list'], ['key', 'rotate'],
+    ['user', 'passwd'], ['key'], ['key', 'list'], ['key', 'rotate'], ['verify'],
   ];
   // Runs the binary in `cwd` with no VALETKEY_* in the environment; never throws.
   const run = (cwd, argv) => {

@@ -106,8 +106,23 @@ static void audience_may_be_an_array(void **state)
                        "\"client_id\":\"c\",\"iat\":%d,\"exp\":%d,\"jti\":\"a\"}",
                        T0, T0 + 60);
     char *tok = t_forge(es, h, p);
-    assert_int_equal(t_verify(v, tok), VALETKEY_OK);
+    valetkey_claims *c = NULL;
+    assert_int_equal(valetkey_verify(v, tok, strlen(tok), NULL, &c), VALETKEY_OK);
+    /* A route may require one audience in particular, whole and exact. */
+    assert_int_equal(valetkey_claims_require_audience(c, "other"), VALETKEY_OK);
+    assert_int_equal(valetkey_claims_require_audience(c, AUD), VALETKEY_OK);
+    assert_int_equal(valetkey_claims_require_audience(c, "othe"), VALETKEY_TOKEN_AUDIENCE);
+    assert_int_equal(valetkey_claims_require_audience(c, "\"other\""), VALETKEY_TOKEN_AUDIENCE);
+    assert_int_equal(valetkey_claims_require_audience(c, NULL), VALETKEY_EINVAL);
+    valetkey_claims_free(c);
     free(p);
+    free(tok);
+    /* One audience as a string. */
+    tok = t_token(es, "aud-str", T0 + 600, NULL);
+    assert_int_equal(valetkey_verify(v, tok, strlen(tok), NULL, &c), VALETKEY_OK);
+    assert_int_equal(valetkey_claims_require_audience(c, AUD), VALETKEY_OK);
+    assert_int_equal(valetkey_claims_require_audience(c, AUD "/"), VALETKEY_TOKEN_AUDIENCE);
+    valetkey_claims_free(c);
     free(tok);
     p = t_printf("{\"iss\":\"" ISS "\",\"sub\":\"u\",\"aud\":[\"other\",\"" AUD "/\"],"
                  "\"client_id\":\"c\",\"iat\":%d,\"exp\":%d,\"jti\":\"b\"}",
