@@ -93,7 +93,9 @@ int vk_oauth_read_form(const struct vk_request *rq, const char *const *allowed_r
 int vk_oauth_client_creds(const struct vk_request *rq, const struct vk_params *ps,
                           struct vk_client_creds *cr, struct vk_oauth_err *oe);
 /* The client's address for rate limiting and logs: the socket peer, or, when the peer is the
- * configured trusted proxy, the last address that proxy appended to X-Forwarded-For. */
+ * configured trusted proxy, the last address that proxy appended to X-Forwarded-For (the last
+ * entry of the last X-Forwarded-For line, without a port); the socket peer when that entry is
+ * not an IP address. */
 const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq);
 /* True when the socket peer is the configured trusted proxy (compared as IP addresses). */
 bool vk_oauth_from_trusted_proxy(const struct vk_app *app, const struct vk_request *rq);

@@ -92,12 +92,68 @@ bool vk_oauth_from_trusted_proxy(const struct vk_app *app, const struct vk_reque
            vk_ip_parse(vk_str_c(rq->peer), &peer) == VK_OK && vk_ip_eq(&peer, &proxy);
 }
 
+/* The value of the last X-Forwarded-For field line. A list-valued field may be split over several
+ * lines, in order (RFC 9110 §5.3), and proxies differ in how they add their entry: nginx and
+ * Envoy append it to the client's line, HAProxy adds a line of its own. Either way the proxy's
+ * entry is the last one of the last line; a line the client sent never comes after it. */
+static bool last_forwarded_line(const struct vk_request *rq, vk_str *v)
+{
+    bool found = false;
+    for (size_t i = 0; i < rq->n_headers; i++) {
+        if (vk_str_eq_nocase_lit(rq->headers[i].name, "x-forwarded-for")) {
+            *v = rq->headers[i].value;
+            found = true;
+        }
+    }
+    return found;
+}
+
+static bool port_ok(vk_str p)
+{
+    if (p.len == 0 || p.len > 5)
+        return false;
+    for (size_t i = 0; i < p.len; i++)
+        if (p.p[i] < '0' || p.p[i] > '9')
+            return false;
+    return true;
+}
+
+/* The address in one X-Forwarded-For entry: an IP address, optionally with a port as some proxies
+ * write it ("192.0.2.7:51234", "[2001:db8::7]:51234"). The port is dropped: a limit keyed by it
+ * would give every new connection of one host a fresh budget. VK_STR_NULL when it is not one. */
+static vk_str forwarded_address(vk_str e)
+{
+    struct vk_ip ip;
+    vk_str a = e, port = VK_STR_NULL;
+    bool has_port = false;
+    const char *colon = e.len > 0 ? memchr(e.p, ':', e.len) : NULL;
+    if (e.len > 0 && e.p[0] == '[') {
+        const char *close = memchr(e.p, ']', e.len);
+        if (close == NULL)
+            return VK_STR_NULL;
+        a = (vk_str){e.p + 1, (size_t)(close - e.p) - 1};
+        vk_str rest = {close + 1, e.len - (size_t)(close + 1 - e.p)};
+        if (rest.len > 0) {
+            if (rest.p[0] != ':')
+                return VK_STR_NULL;
+            has_port = true;
+            port = (vk_str){rest.p + 1, rest.len - 1};
+        }
+    } else if (colon != NULL && memchr(colon + 1, ':', e.len - (size_t)(colon + 1 - e.p)) == NULL) {
+        /* one colon: an IPv4 address and a port (an IPv6 address has at least two) */
+        a = (vk_str){e.p, (size_t)(colon - e.p)};
+        has_port = true;
+        port = (vk_str){colon + 1, e.len - (size_t)(colon + 1 - e.p)};
+    }
+    if (has_port && !port_ok(port))
+        return VK_STR_NULL;
+    return vk_ip_parse(a, &ip) == VK_OK ? a : VK_STR_NULL;
+}
+
 const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq)
 {
     vk_str xff;
-    if (!vk_oauth_from_trusted_proxy(app, rq) ||
-        vk_request_header_count(rq, "x-forwarded-for") != 1 ||
-        !vk_request_header(rq, "x-forwarded-for", &xff))
+    if (!vk_oauth_from_trusted_proxy(app, rq) || !last_forwarded_line(rq, &xff))
         return rq->peer;
     /* The rightmost entry is the one our proxy added; anything left of it came from the client. */
     const char *comma = NULL;
@@ -111,15 +167,10 @@ const char *vk_oauth_peer(const struct vk_app *app, const struct vk_request *rq)
     }
     while (last.len > 0 && (last.p[last.len - 1] == ' ' || last.p[last.len - 1] == '\t'))
         last.len--;
-    if (last.len == 0 || last.len > 45)
-        return rq->peer;
-    for (size_t i = 0; i < last.len; i++) {
-        char c = last.p[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-              c == '.' || c == ':'))
-            return rq->peer; /* not an address: ignore the header */
-    }
-    char *a = vk_arena_strdup(rq->arena, last);
+    vk_str addr = forwarded_address(last);
+    if (addr.len == 0)
+        return rq->peer; /* not an address: ignore the header */
+    char *a = vk_arena_strdup(rq->arena, addr);
     return a != NULL ? a : rq->peer;
 }
 

@@ -5,6 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { startServer, mkDataDir, runCli, addClient, recordSecret, sleep } from '../lib/harness.mjs';
 import { FORM, postForm, basicAuth, describe as desc } from './lib/http.mjs';
 
@@ -95,6 +96,66 @@ describe('client authentication cannot be locked out by strangers', { timeout: 1
     const here = await clientPost(server, '/token', victim.client_id, victim.client_secret,
       { grant_type: 'client_credentials' }, VICTIM_ADDR);
     assert.equal(here.status, 200, desc(here));
+  });
+});
+
+/** POST to /token with the X-Forwarded-For lines `xff` (an array: one header line each, as a
+ * proxy that adds a line of its own, such as HAProxy, sends them). */
+function tokenWithLines(server, clientId, secret, xff) {
+  const body = 'grant_type=client_credentials';
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: server.port, path: '/token', method: 'POST', agent: false,
+      headers: { 'content-type': FORM, 'content-length': body.length,
+        authorization: basicAuth(clientId, secret), 'x-forwarded-for': xff },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('behind a proxy, the address it appended is the one counted', { timeout: 120000 }, () => {
+  let server, dataDir, victim;
+  before(async () => {
+    dataDir = mkDataDir();
+    victim = addClient(dataDir, { name: 'victim', grants: ['client_credentials'], scope: 'read' });
+    server = await startServer({ dataDir, args: ['--trusted-proxy', '127.0.0.1'] });
+  });
+  after(async () => { await server?.stop({ removeData: true }); });
+
+  it('a client line before the proxy line: strangers cannot exhaust a shared budget', async () => {
+    // Until this was fixed, a request with two X-Forwarded-For lines was counted under the
+    // proxy's own address, one bucket for every such client: a stranger's failures there locked
+    // out the victim, whose own proxy (a corporate one) had added a line too.
+    const bad = 'vk_cs_' + crypto.randomBytes(32).toString('base64url');
+    recordSecret(bad);
+    let last;
+    for (let i = 0; i < 60; i++) {
+      last = await tokenWithLines(server, `vk_c_${crypto.randomBytes(12).toString('base64url')}`,
+        bad, ['127.0.0.1', '203.0.113.66']);
+      assert.equal(last.status, 401, last.text);
+    }
+    assert.match(last.text, /too many failed attempts/, "the stranger's own address is limited");
+    const ok = await tokenWithLines(server, victim.client_id, victim.client_secret,
+      ['192.168.1.20', '198.51.100.20']);
+    assert.equal(ok.status, 200, `the victim must get its token: ${ok.text}`);
+  });
+
+  it('an address:port entry counts as the address, whatever the port', async () => {
+    const bad = 'vk_cs_' + crypto.randomBytes(32).toString('base64url');
+    recordSecret(bad);
+    let last;
+    for (let i = 0; i < 60; i++) {
+      last = await tokenWithLines(server, `vk_c_${crypto.randomBytes(12).toString('base64url')}`,
+        bad, [`192.0.2.77:${40000 + i}`]);
+    }
+    assert.match(last.text, /too many failed attempts/, 'one address, however many ports');
+    const ok = await tokenWithLines(server, victim.client_id, victim.client_secret, ['192.0.2.78:1234']);
+    assert.equal(ok.status, 200, ok.text);
   });
 });
 

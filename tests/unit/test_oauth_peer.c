@@ -14,6 +14,7 @@
 
 static struct vk_request rq;
 
+/* xff: one X-Forwarded-For line, or several separated by '\n' (one header field each). */
 static const char *peer_of(const char *trusted, const char *sock_peer, const char *xff)
 {
     static struct vk_config cfg;
@@ -28,9 +29,8 @@ static const char *peer_of(const char *trusted, const char *sock_peer, const cha
     memset(&rq, 0, sizeof rq);
     rq.arena = &a;
     snprintf(rq.peer, sizeof rq.peer, "%s", sock_peer);
-    if (xff != NULL)
-        rq.headers[rq.n_headers++] =
-            (struct vk_header){vk_str_c("X-Forwarded-For"), vk_str_c(xff)};
+    for (vk_str rest = vk_str_c(xff), line; xff != NULL && vk_str_next_token(&rest, '\n', &line);)
+        rq.headers[rq.n_headers++] = (struct vk_header){vk_str_c("X-Forwarded-For"), line};
     return vk_oauth_peer(&app, &rq);
 }
 
@@ -61,6 +61,34 @@ static void a_forwarded_value_that_is_not_an_address_is_ignored(void **state)
     assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "evil<script>"), "127.0.0.1");
 }
 
+/* A proxy that adds a line of its own (HAProxy's option forwardfor) after a line the client sent:
+ * the client is the last entry of the last line. Taking the proxy's own address instead would put
+ * every such client in one bucket, which any of them can exhaust for all (issue 6 item 1). */
+static void the_last_line_when_the_field_is_repeated(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "6.6.6.6\n198.51.100.9"),
+                        "198.51.100.9");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "10.0.0.1, 6.6.6.6\n198.51.100.9"),
+                        "198.51.100.9");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "6.6.6.6\n203.0.113.5, 198.51.100.9"),
+                        "198.51.100.9");
+}
+
+/* Some proxies append address:port. The port must not be part of the key: each connection of one
+ * host would get a fresh failure budget. */
+static void a_port_after_the_address_is_dropped(void **state)
+{
+    (void)state;
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "198.51.100.9:51234"), "198.51.100.9");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "[2001:db8::7]:51234"), "2001:db8::7");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "[2001:db8::7]"), "2001:db8::7");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "2001:db8::7"), "2001:db8::7");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "198.51.100.9:x"), "127.0.0.1");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "[2001:db8::7]x"), "127.0.0.1");
+    assert_string_equal(peer_of("127.0.0.1", "127.0.0.1", "1.2.3.4.5"), "127.0.0.1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -68,6 +96,8 @@ int main(void)
         cmocka_unit_test(the_last_forwarded_address_behind_the_proxy),
         cmocka_unit_test(an_ipv4_mapped_peer_is_the_ipv4_proxy),
         cmocka_unit_test(a_forwarded_value_that_is_not_an_address_is_ignored),
+        cmocka_unit_test(the_last_line_when_the_field_is_repeated),
+        cmocka_unit_test(a_port_after_the_address_is_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
