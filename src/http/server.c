@@ -89,6 +89,7 @@ struct conn_ctx {
     int too_big;      /* the body passed VK_MAX_BODY: discarding until the end, then 413 */
     size_t discarded;
     int bad_query;
+    int close_after; /* the response must close the connection (RFC 9112 §6.3) */
     int done;
     int route_idx;
     struct vk_conn *conn; /* the connection's tracking record (NULL: untracked, refused) */
@@ -537,7 +538,7 @@ static enum MHD_Result send_response(struct vk_http_server *s, struct MHD_Connec
         MHD_add_response_header(r, rs->headers[i].name.p, rs->headers[i].value.p);
     /* Shutting down: this is the connection's last response (RFC 9112 §9.6), so a keep-alive
      * client sends nothing more on it and MHD closes it once the response is out. */
-    if (atomic_load(&s->stopping))
+    if (atomic_load(&s->stopping) || c->close_after)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)rs->status, r);
     MHD_destroy_response(r);
@@ -677,6 +678,30 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
                                  "client certificate too large");
             if (trc != VK_OK)
                 return error_now(s, con, c, 503, "temporarily_unavailable", "out of memory");
+        }
+        /* RFC 9112 §6.1, §6.3: a body framed both by Transfer-Encoding and by Content-Length may
+         * be read one way here and another way by a proxy in front of us, which is how requests
+         * are smuggled: refused, and the connection closed, as §6.3 requires ("MUST close the
+         * connection after responding"); libmicrohttpd would read it as chunked and go on to the
+         * next request on the connection. It frames only the chunked coding: any other would
+         * leave it waiting for a body it cannot delimit, so that is 501 (§6.1), and closed. */
+        size_t n_te = vk_request_header_count(&c->rq, "transfer-encoding");
+        size_t n_cl = vk_request_header_count(&c->rq, "content-length");
+        vk_str te;
+        if (n_cl > 1) { /* §6.3: libmicrohttpd would frame the body by the first one */
+            c->close_after = 1;
+            return error_now(s, con, c, 400, "invalid_request", "repeated Content-Length");
+        }
+        if (n_te > 0) {
+            c->close_after = 1;
+            if (n_cl > 0)
+                return error_now(s, con, c, 400, "invalid_request",
+                                 "Content-Length and Transfer-Encoding together");
+            if (n_te > 1 || !vk_request_header(&c->rq, "transfer-encoding", &te) ||
+                !vk_str_eq_nocase_lit(te, "chunked"))
+                return error_now(s, con, c, 501, "invalid_request",
+                                 "only the chunked transfer coding is supported");
+            c->close_after = 0;
         }
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -2,6 +2,7 @@
 // log line per request, and two servers side by side on port 0.
 import { describe, it, before, after } from 'node:test';
 import http from 'node:http';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { startServer, addClient, mkDataDir, rmDataDir, sleep } from '../lib/harness.mjs';
 import {
@@ -189,6 +190,43 @@ describe('HTTP behaviour', { timeout: 30000 }, () => {
       });
       assert.equal(declared.status, 413, `Content-Length 1 MiB: HTTP ${declared.status}`);
     });
+  });
+
+  // RFC 9112 §6.3: a body framed two ways is how requests are smuggled past a proxy that reads
+  // the other framing; the server must answer and close the connection, so that the bytes after
+  // the body are never read as a request of their own. §6.1: a coding it cannot frame is 501.
+  it('closes the connection on a body framed two ways, and answers 501 to an unknown coding', async () => {
+    const { port } = new URL(server.url);
+    /** Sends raw bytes, reads until the server closes (or 5 s): { text, closed }. */
+    const exchange = (bytes) => new Promise((resolve) => {
+      const sock = net.connect(Number(port), '127.0.0.1');
+      let text = '';
+      const timer = setTimeout(() => { sock.destroy(); resolve({ text, closed: false }); }, 5000);
+      sock.on('data', (d) => { text += d.toString('latin1'); });
+      sock.on('error', () => {});
+      sock.on('close', () => { clearTimeout(timer); resolve({ text, closed: true }); });
+      sock.write(bytes);
+    });
+    const statuses = (text) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const smuggled = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    const twoWays = await exchange('POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n' +
+      `Transfer-Encoding: chunked\r\nContent-Type: ${FORM}\r\n\r\n0\r\n\r\n${smuggled}`);
+    assert.deepEqual(statuses(twoWays.text), [400], `one answer, not one for the smuggled request: ${twoWays.text}`);
+    assert.ok(twoWays.closed, 'the connection is closed after the answer');
+    const twoLengths = await exchange('POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n' +
+      `Content-Length: 41\r\nContent-Type: ${FORM}\r\n\r\nabcde${smuggled}`);
+    assert.deepEqual(statuses(twoLengths.text), [400], twoLengths.text);
+    assert.ok(twoLengths.closed, 'closed after two Content-Lengths');
+    const gzip = await exchange('POST /token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n');
+    assert.deepEqual(statuses(gzip.text), [501], gzip.text);
+    assert.ok(gzip.closed, 'closed after an unknown transfer coding');
+    // Plain chunked bodies still work.
+    const chunked = await rawRequest(`${server.url}/token`, {
+      headers: { 'content-type': FORM, 'transfer-encoding': 'chunked',
+        authorization: basicAuth(client.client_id, client.client_secret) },
+      chunks: ['grant_type=client_', 'credentials'],
+    });
+    assert.equal(chunked.status, 200, desc(chunked));
   });
 
   it('answers 400 invalid_request for malformed form encoding', async () => {
