@@ -49,7 +49,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all run test unit integration browser asan tsan fuzz-replay fuzz bench bench-verify deps \
-        deps-test clean check-layers lib install examples
+        deps-test clean check-layers lib install examples nginx-module
 
 all: $(BUILD)/valetkey lib examples
 
@@ -154,6 +154,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvkcore.a
 	    -o $@ $< $(BUILD)/libvkcore.a \
 	    $(LDFLAGS_ALL) $(shell pkg-config --libs cmocka) $(PKG_LIBS)
 
+# The nginx module's URL builder is plain C (nginx/ngx_http_valetkey_url.c): tested on its own.
+$(BUILD)/tests/test_nginx_url: tests/unit/test_nginx_url.c nginx/ngx_http_valetkey_url.c \
+        nginx/ngx_http_valetkey_url.h $(BUILD)/libvkcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< nginx/ngx_http_valetkey_url.c \
+	    $(BUILD)/libvkcore.a $(LDFLAGS_ALL) $(shell pkg-config --libs cmocka) $(PKG_LIBS)
+
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
@@ -163,9 +170,24 @@ $(BUILD)/tests/libvkfault.so: tests/lib/fault_disk_full.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 -shared -fPIC -o $@ $< -ldl
 
-integration: $(BUILD)/valetkey $(BUILD)/examples/api_server $(BUILD)/tests/libvkfault.so
+# ngx_http_valetkey_module.so for Debian's stock nginx (nginx/, docs/nginx.md), built with
+# nginx's own configure from nginx-dev's tree, libvaletkey linked in statically.
+NGINX_MODULE := $(BUILD)/nginx/ngx_http_valetkey_module.so
+$(NGINX_MODULE): nginx/config $(wildcard nginx/*.c nginx/*.h) $(BUILD)/libvaletkey.a \
+        scripts/build-nginx-module.sh
+	@scripts/build-nginx-module.sh $(BUILD) "$(CC)" "$(SAN)"
+
+nginx-module: $(NGINX_MODULE)
+
+# Under sanitizers the stock nginx runs the module with the sanitizer runtime preloaded.
+NGINX_PRELOAD = $(if $(SAN),$(shell $(CC) -print-file-name=libclang_rt.asan-x86_64.so))
+
+integration: $(BUILD)/valetkey $(BUILD)/examples/api_server $(BUILD)/tests/libvkfault.so \
+        $(NGINX_MODULE)
 	@VALETKEY_BIN=$(abspath $(BUILD)/valetkey) \
-	    VALETKEY_EXAMPLE_BIN=$(abspath $(BUILD)/examples/api_server) tests/integration/run.sh
+	    VALETKEY_EXAMPLE_BIN=$(abspath $(BUILD)/examples/api_server) \
+	    VALETKEY_NGINX_MODULE=$(abspath $(NGINX_MODULE)) VALETKEY_NGINX_PRELOAD=$(NGINX_PRELOAD) \
+	    tests/integration/run.sh
 
 # Login, consent and the code flow in headless Chromium (Debian's), driven by playwright-core.
 browser: $(BUILD)/valetkey

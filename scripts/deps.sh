@@ -4,13 +4,15 @@
 #   build (default): compiler and libraries to build and run the server
 #   test:            adds what `make test` needs (cmocka, clang for fuzzing,
 #                    node/npm for the integration clients, nginx, wrk, chromium,
-#                    the sqlite3 shell that tests open the database with)
+#                    the sqlite3 shell that tests open the database with, nginx-dev
+#                    to build ngx_http_valetkey_module against Debian's nginx)
 set -eu
 mode=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libssl-dev libjansson-dev \
 libsqlite3-dev libpq-dev libargon2-dev libcurl4-openssl-dev libinih-dev libgnutls28-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3 nginx"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3 nginx \
+nginx-dev"
 
 pkgs=$BUILD_PKGS
 [ "$mode" = test ] && pkgs="$pkgs $TEST_PKGS"
