@@ -215,6 +215,12 @@ struct valetkey_options {
      * revocations already received) and only report the staleness. A full revocation list
      * (revocation_entries) always fails closed: VALETKEY_ECAPACITY. */
     int revocations_fail_open;
+    /* 1: until the feed has been read once, verifications are refused with VALETKEY_ESTALE
+     * (unless revocations_fail_open): a verifier that has not read the feed knows of no
+     * revocation at all. For hosts that create verifiers again and again -- every nginx reload
+     * starts new workers -- where even a short window would accept tokens revoked long before.
+     * Default 0: before the first read counts as a feed outage (revocations_max_stale). */
+    int revocations_start_closed;
 };
 
 /* The request a token came with. Only the DPoP checks use method and url; pass NULL for the

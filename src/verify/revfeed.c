@@ -263,7 +263,9 @@ static void *feed_main(void *arg)
     while (atomic_load(&f->stop) == 0) {
         size_t applied = 0;
         int64_t t0 = mono_ms();
-        int rc = poll_once(f, f->wait, &applied);
+        /* The first read does not wait (as in vk_revfeed_new without background): a verifier
+         * that has not read the feed yet must catch up now, not when something happens. */
+        int rc = poll_once(f, atomic_load(&f->synced) ? f->wait : 0, &applied);
         int64_t t1 = mono_ms();
         if (atomic_load(&f->stop) != 0)
             break;

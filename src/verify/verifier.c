@@ -45,6 +45,7 @@ struct valetkey_verifier {
     struct vk_revfeed *feed; /* NULL: no revocation feed */
     int64_t feed_max_stale_ms;
     bool feed_fail_open;
+    bool feed_start_closed; /* refuse until the feed was read once */
 };
 
 void valetkey_options_init(struct valetkey_options *opt)
@@ -301,6 +302,7 @@ int valetkey_verifier_new(valetkey_verifier **out, const struct valetkey_options
         };
         v->feed_max_stale_ms = 1000 * (int64_t)o.revocations_max_stale;
         v->feed_fail_open = o.revocations_fail_open != 0;
+        v->feed_start_closed = o.revocations_start_closed != 0;
         rc = vk_revfeed_new(&fo, &v->feed, &err);
         if (rc != VK_OK) {
             rc = rc == VK_ENOMEM ? VALETKEY_ENOMEM
@@ -456,7 +458,7 @@ static int feed_gate(valetkey_verifier *v)
     vk_revfeed_status(v->feed, &st);
     if (st.overflow)
         return VALETKEY_ECAPACITY;
-    if (st.stale_ms > v->feed_max_stale_ms)
+    if (st.stale_ms > v->feed_max_stale_ms || (v->feed_start_closed && !st.synced))
         return v->feed_fail_open ? VALETKEY_OK : VALETKEY_ESTALE;
     return VALETKEY_OK;
 }

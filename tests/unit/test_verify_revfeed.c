@@ -777,6 +777,53 @@ static void pages_are_parsed_strictly(void **state)
     assert_int_equal(next, 1);
 }
 
+/* revocations_start_closed (nginx: every reload starts verifiers anew): until the feed has been
+ * read once the verifier knows no revocation, so it refuses (503), and then applies what it
+ * read before it accepts anything. */
+static void start_closed_refuses_until_the_feed_was_read(void **state)
+{
+    (void)state;
+    add_event("jti", "sc-1", T0 + 600);
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 503; /* nothing can be read yet */
+    pthread_mutex_unlock(&srv.mu);
+    struct valetkey_options o;
+    valetkey_verifier *v = NULL;
+    feed_options(&o);
+    o.background_fetch = 1;
+    o.revocations_start_closed = 1;
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
+    char *revoked = t_token(key, "sc-1", T0 + 600, NULL);
+    char *fine = t_token(key, "sc-2", T0 + 600, NULL);
+    assert_int_equal(t_verify(v, revoked), VALETKEY_ESTALE);
+    assert_int_equal(t_verify(v, fine), VALETKEY_ESTALE);
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 0;
+    pthread_mutex_unlock(&srv.mu);
+    int rc = VALETKEY_ESTALE;
+    for (int i = 0; i < 1000 && rc == VALETKEY_ESTALE; i++) {
+        rc = t_verify(v, revoked);
+        if (rc == VALETKEY_ESTALE)
+            usleep(10000);
+    }
+    assert_int_equal(rc, VALETKEY_TOKEN_REVOKED); /* never accepted in between */
+    assert_int_equal(t_verify(v, fine), VALETKEY_OK);
+    valetkey_verifier_free(v);
+    /* Fail-open verifiers are not held back. */
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 503;
+    pthread_mutex_unlock(&srv.mu);
+    o.revocations_fail_open = 1;
+    assert_int_equal(valetkey_verifier_new(&v, &o), VALETKEY_OK);
+    assert_int_equal(t_verify(v, fine), VALETKEY_OK);
+    valetkey_verifier_free(v);
+    pthread_mutex_lock(&srv.mu);
+    srv.status = 0;
+    pthread_mutex_unlock(&srv.mu);
+    free(revoked);
+    free(fine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup(client_and_subject_events_revoke_every_token_they_name, reset),
         cmocka_unit_test_setup(events_before_creation_are_applied_before_new_returns, reset),
         cmocka_unit_test_setup(background_fetch_leaves_the_first_read_to_the_thread, reset),
+        cmocka_unit_test_setup(start_closed_refuses_until_the_feed_was_read, reset),
         cmocka_unit_test_setup(the_client_authenticates_with_basic_credentials, reset),
         cmocka_unit_test_setup(an_unreachable_feed_fails_closed_after_max_stale, reset),
         cmocka_unit_test_setup(fail_open_keeps_verifying_and_reports_staleness, reset),
