@@ -25,6 +25,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#if (NGX_HTTP_SSL)
+#include <openssl/x509.h>
+#endif
 
 #include <valetkey.h>
 
@@ -72,6 +75,12 @@ typedef struct {
     ngx_str_t          resource_metadata;
     ngx_str_t          ca_file;
     ngx_shm_zone_t    *cache;
+    ngx_str_t          rev_url;           /* valetkey_revocations: the feed, NUL-terminated */
+    ngx_str_t          rev_client_id;
+    ngx_str_t          rev_secret;
+    time_t             rev_max_stale;
+    ngx_flag_t         rev_fail_open;
+    ngx_msec_t         start_wait;        /* a new worker waits this long for keys and feed */
     ngx_uint_t         unsafe;            /* DPoP without a shared replay cache in several
                                              workers, found too late to refuse the
                                              configuration: every request is refused */
@@ -97,6 +106,12 @@ typedef struct {
     ngx_str_t                  resource_metadata;
     ngx_str_t                  ca_file;
     ngx_shm_zone_t            *cache;
+    ngx_str_t                  rev_url;
+    ngx_str_t                  rev_client_id;
+    ngx_str_t                  rev_secret;
+    time_t                     rev_max_stale;
+    ngx_flag_t                 rev_fail_open;
+    ngx_msec_t                 start_wait;
     ngx_array_t               *rules;     /* of ngx_http_valetkey_rule_t */
     ngx_flag_t                 strip_token;
     ngx_uint_t                 unavailable_status;
@@ -132,6 +147,7 @@ static char *ngx_http_valetkey_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd, voi
 static char *ngx_http_valetkey_audience(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_valetkey_scope(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_valetkey_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_valetkey_revocations(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_valetkey_check_url(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_http_valetkey_check_status(ngx_conf_t *cf, void *post, void *data);
 
@@ -195,6 +211,12 @@ static ngx_command_t ngx_http_valetkey_commands[] = {
 
     { ngx_string("valetkey_cache"), VK_CONF | NGX_CONF_TAKE1, ngx_http_valetkey_cache,
       NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("valetkey_start_wait"), VK_CONF | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET, offsetof(ngx_http_valetkey_loc_conf_t, start_wait), NULL },
+
+    { ngx_string("valetkey_revocations"), VK_CONF | NGX_CONF_2MORE,
+      ngx_http_valetkey_revocations, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
 
     ngx_null_command
 };
@@ -428,6 +450,45 @@ static char *ngx_http_valetkey_scope(ngx_conf_t *cf, ngx_command_t *cmd, void *c
     return NGX_CONF_OK;
 }
 
+/* valetkey_revocations URL CLIENT_ID SECRET [max_stale=TIME] [fail_open];
+ * The authorization server's revocation feed (docs/revocations.md), followed by the library's
+ * own thread in each worker; the client must be registered with `client add --introspect`. */
+static char *ngx_http_valetkey_revocations(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_valetkey_loc_conf_t *lcf = conf;
+    ngx_str_t                    *value = cf->args->elts;
+    char                         *rv;
+
+    if (lcf->rev_url.data != NULL)
+        return "is duplicate";
+    if (cf->args->nelts < 4 || cf->args->nelts > 6)
+        return "expects URL CLIENT_ID SECRET [max_stale=TIME] [fail_open]";
+    rv = ngx_http_valetkey_check_url(cf, NULL, &value[1]);
+    if (rv != NGX_CONF_OK)
+        return rv;
+    lcf->rev_url = value[1];
+    lcf->rev_client_id = value[2];
+    lcf->rev_secret = value[3];
+    lcf->rev_max_stale = 60;
+    lcf->rev_fail_open = 0;
+    for (ngx_uint_t i = 4; i < cf->args->nelts; i++) {
+        if (value[i].len > 10 && ngx_strncmp(value[i].data, "max_stale=", 10) == 0) {
+            ngx_str_t t = { value[i].len - 10, value[i].data + 10 };
+            lcf->rev_max_stale = ngx_parse_time(&t, 1);
+            if (lcf->rev_max_stale == (time_t)NGX_ERROR || lcf->rev_max_stale < 1 ||
+                lcf->rev_max_stale > 86400)
+                return "has a bad max_stale (1s to 1d)";
+        } else if (value[i].len == 9 && ngx_strncmp(value[i].data, "fail_open", 9) == 0) {
+            lcf->rev_fail_open = 1;
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "valetkey_revocations: unknown \"%V\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+    return NGX_CONF_OK;
+}
+
 /* ---- configuration: the shared zone ------------------------------------------------------- */
 
 static ngx_int_t ngx_http_valetkey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
@@ -592,6 +653,7 @@ static void *ngx_http_valetkey_create_loc_conf(ngx_conf_t *cf)
     lcf->strip_token = NGX_CONF_UNSET;
     lcf->unavailable_status = NGX_CONF_UNSET_UINT;
     lcf->origin = NGX_CONF_UNSET_PTR;
+    lcf->start_wait = NGX_CONF_UNSET_MSEC;
     return lcf;
 }
 
@@ -611,6 +673,11 @@ static ngx_int_t ngx_http_valetkey_spec_eq(ngx_http_valetkey_spec_t *s,
         s->dpop != c->dpop || !ngx_http_valetkey_str_eq(&s->realm, &c->realm) ||
         !ngx_http_valetkey_str_eq(&s->resource_metadata, &c->resource_metadata) ||
         !ngx_http_valetkey_str_eq(&s->ca_file, &c->ca_file) || s->cache != c->cache ||
+        !ngx_http_valetkey_str_eq(&s->rev_url, &c->rev_url) ||
+        !ngx_http_valetkey_str_eq(&s->rev_client_id, &c->rev_client_id) ||
+        !ngx_http_valetkey_str_eq(&s->rev_secret, &c->rev_secret) ||
+        s->rev_max_stale != c->rev_max_stale || s->rev_fail_open != c->rev_fail_open ||
+        s->start_wait != c->start_wait ||
         s->audiences->nelts != c->audiences->nelts)
         return 0;
     for (ngx_uint_t i = 0; i < s->audiences->nelts; i++)
@@ -646,6 +713,16 @@ static ngx_int_t ngx_http_valetkey_options(ngx_pool_t *pool, ngx_http_valetkey_s
     o->background_fetch = 1; /* an nginx worker must never wait for the network */
     o->dpop_required = spec->dpop == NGX_HTTP_VALETKEY_DPOP_REQUIRED;
     o->dpop_disabled = spec->dpop == NGX_HTTP_VALETKEY_DPOP_OFF;
+    if (spec->rev_url.len > 0) {
+        o->revocations_url = (const char *)spec->rev_url.data;
+        o->revocations_client_id = (const char *)spec->rev_client_id.data;
+        o->revocations_client_secret = (const char *)spec->rev_secret.data;
+        o->revocations_max_stale = (long)spec->rev_max_stale;
+        o->revocations_fail_open = spec->rev_fail_open != 0;
+        /* Every reload starts new workers with empty revocation lists: until their first read
+         * of the feed they refuse (503) rather than accept what was revoked long before. */
+        o->revocations_start_closed = 1;
+    }
     if (spec->dpop != NGX_HTTP_VALETKEY_DPOP_OFF && spec->cache != NULL) {
         o->dpop_replay = ngx_http_valetkey_replay;
         o->dpop_replay_arg = spec;
@@ -672,6 +749,7 @@ static char *ngx_http_valetkey_spec_check(ngx_conf_t *cf, ngx_http_valetkey_spec
         o.jwks_json = placeholder;
     o.background_fetch = 0;
     o.dpop_replay = NULL;
+    o.revocations_url = NULL; /* its settings are checked by the directive; no thread here */
     rc = valetkey_verifier_new(&v, &o);
     valetkey_verifier_free(v);
     if (rc == VALETKEY_EFETCH) {
@@ -727,6 +805,12 @@ static char *ngx_http_valetkey_find_spec(ngx_conf_t *cf, ngx_http_valetkey_loc_c
     spec->resource_metadata = c->resource_metadata;
     spec->ca_file = c->ca_file;
     spec->cache = c->cache;
+    spec->rev_url = c->rev_url;
+    spec->rev_client_id = c->rev_client_id;
+    spec->rev_secret = c->rev_secret;
+    spec->rev_max_stale = c->rev_max_stale;
+    spec->rev_fail_open = c->rev_fail_open;
+    spec->start_wait = c->start_wait;
     ccf = (ngx_core_conf_t *)ngx_get_conf(cf->cycle->conf_ctx, ngx_core_module);
     if (ngx_http_valetkey_dpop_unsafe(spec, ccf)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -803,11 +887,19 @@ static char *ngx_http_valetkey_merge_loc_conf(ngx_conf_t *cf, void *parent, void
     ngx_conf_merge_str_value(conf->resource_metadata, prev->resource_metadata, "");
     ngx_conf_merge_str_value(conf->ca_file, prev->ca_file, "");
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
+    if (conf->rev_url.data == NULL) {
+        conf->rev_url = prev->rev_url;
+        conf->rev_client_id = prev->rev_client_id;
+        conf->rev_secret = prev->rev_secret;
+        conf->rev_max_stale = prev->rev_max_stale;
+        conf->rev_fail_open = prev->rev_fail_open;
+    }
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
     ngx_conf_merge_value(conf->strip_token, prev->strip_token, 0);
     ngx_conf_merge_uint_value(conf->unavailable_status, prev->unavailable_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_conf_merge_ptr_value(conf->origin, prev->origin, NULL);
+    ngx_conf_merge_msec_value(conf->start_wait, prev->start_wait, 3000);
 
     if (!conf->enable)
         return NGX_CONF_OK;
@@ -863,6 +955,44 @@ static ngx_int_t ngx_http_valetkey_init_module(ngx_cycle_t *cycle)
     return NGX_OK;
 }
 
+static int64_t ngx_http_valetkey_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new worker waits, before its event loop starts, until each verifier has its key set and has
+ * read its revocation feed once, for at most valetkey_start_wait. Nothing is refused meanwhile:
+ * in a reload the old workers have stopped accepting and connections wait in the listen
+ * backlog, for the few milliseconds a fetch on a healthy network takes. Without this wait every
+ * reload would answer 503 to the first requests each new worker takes. Readiness is read through
+ * the API's own contract: a verification answers VALETKEY_EFETCH until keys arrived and
+ * VALETKEY_ESTALE until the feed was read (revocations_start_closed). */
+static void ngx_http_valetkey_wait_ready(ngx_cycle_t *cycle, ngx_http_valetkey_main_conf_t *mcf)
+{
+    ngx_http_valetkey_spec_t **specs = mcf->specs.elts;
+    int64_t                    t0 = ngx_http_valetkey_mono_ms();
+
+    for (ngx_uint_t i = 0; i < mcf->specs.nelts; i++) {
+        int rc = VALETKEY_EFETCH;
+        for (;;) {
+            rc = valetkey_verify(specs[i]->verifier, "-", 1, NULL, NULL);
+            if ((rc != VALETKEY_EFETCH && rc != VALETKEY_ESTALE) ||
+                ngx_http_valetkey_mono_ms() - t0 >= (int64_t)specs[i]->start_wait)
+                break;
+            ngx_msleep(5);
+        }
+        if (rc == VALETKEY_EFETCH || rc == VALETKEY_ESTALE)
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "valetkey: issuer \"%V\": %s after valetkey_start_wait; answering %s "
+                          "until then", &specs[i]->issuer,
+                          rc == VALETKEY_EFETCH ? "no key set yet" : "revocation feed not read",
+                          "503");
+    }
+}
+
 static ngx_int_t ngx_http_valetkey_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_valetkey_main_conf_t *mcf;
@@ -898,6 +1028,8 @@ static ngx_int_t ngx_http_valetkey_init_process(ngx_cycle_t *cycle)
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv == NGX_OK)
+        ngx_http_valetkey_wait_ready(cycle, mcf);
     return rv;
 }
 
@@ -1033,6 +1165,36 @@ static const char *ngx_http_valetkey_request_url(ngx_http_request_t *r,
     return n > 0 ? (const char *)buf : NULL;
 }
 
+#if (NGX_HTTP_SSL)
+/* RFC 8705 §3: a token bound to a client certificate (cnf.x5t#S256) is accepted only on a TLS
+ * connection on which the client presented that very certificate (ssl_verify_client on,
+ * optional or optional_no_ca: the handshake proved the client holds its key). The library
+ * compares the thumbprint; this hands it the DER. */
+static ngx_int_t ngx_http_valetkey_client_cert(ngx_http_request_t *r, struct valetkey_request *rq)
+{
+    X509   *cert;
+    u_char *der, *p;
+    int     n;
+
+    if (r->connection->ssl == NULL)
+        return NGX_OK;
+    cert = SSL_get_peer_certificate(r->connection->ssl->connection); /* +1 reference */
+    if (cert == NULL)
+        return NGX_OK;
+    n = i2d_X509(cert, NULL);
+    der = n > 0 ? ngx_pnalloc(r->pool, (size_t)n) : NULL;
+    p = der;
+    if (der == NULL || i2d_X509(cert, &p) != n) {
+        X509_free(cert);
+        return NGX_ERROR;
+    }
+    X509_free(cert);
+    rq->client_cert = der;
+    rq->client_cert_len = (size_t)n;
+    return NGX_OK;
+}
+#endif
+
 static ngx_int_t ngx_http_valetkey_deny(ngx_http_request_t *r, ngx_http_valetkey_loc_conf_t *lcf,
                                         int rc, const struct valetkey_request *rq,
                                         ngx_str_t *required)
@@ -1084,7 +1246,7 @@ static ngx_int_t ngx_http_valetkey_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t           *cln;
     ngx_table_elt_t              *dpop;
     ngx_str_t                    *required;
-    struct valetkey_request       rq = { VALETKEY_SCHEME_BEARER, NULL, NULL, NULL };
+    struct valetkey_request       rq;
     valetkey_claims              *claims = NULL;
     const char                   *auth = NULL, *token = NULL;
     size_t                        len = 0;
@@ -1095,6 +1257,8 @@ static ngx_int_t ngx_http_valetkey_handler(ngx_http_request_t *r)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_valetkey_module);
     if (!lcf->enable)
         return NGX_DECLINED;
+    ngx_memzero(&rq, sizeof rq);
+    rq.scheme = VALETKEY_SCHEME_BEARER;
     if (lcf->spec->unsafe)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     if (lcf->spec->verifier == NULL) /* not a worker: cannot happen, never let through */
@@ -1135,6 +1299,10 @@ static ngx_int_t ngx_http_valetkey_handler(ngx_http_request_t *r)
         if (rq.url == NULL)
             rc = VALETKEY_BAD_REQUEST; /* no absolute URL can be made of this request */
     }
+#if (NGX_HTTP_SSL)
+    if (rc == VALETKEY_OK && ngx_http_valetkey_client_cert(r, &rq) != NGX_OK)
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+#endif
     if (rc == VALETKEY_OK)
         rc = valetkey_verify(lcf->spec->verifier, token, len, &rq, &claims);
     if (rc == VALETKEY_OK && required->len > 0)

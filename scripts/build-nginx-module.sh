@@ -51,7 +51,7 @@ if [ -n "$san" ]; then
     ld_opt="-fPIC $san"
 fi
 
-stamp="$src|$cc|$san|${flags[*]}|$(cat "$repo/nginx/config")"
+stamp="$src|$cc|$cc_opt|$ld_opt|${flags[*]}|$(cat "$repo/nginx/config")"
 if [ ! -f "$out/objs/Makefile" ] || [ "$(cat "$out/configured" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$out"
     mkdir -p "$out"

@@ -11,7 +11,7 @@ mode=${1:-build}
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libssl-dev libjansson-dev \
 libsqlite3-dev libpq-dev libargon2-dev libcurl4-openssl-dev libinih-dev libgnutls28-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3 nginx \
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev nodejs npm wrk curl chromium sqlite3 openssl nginx \
 nginx-dev"
 
 pkgs=$BUILD_PKGS

@@ -15,6 +15,7 @@ import { flipSignatureByte, algNone } from './lib/forge.mjs';
 import { seedUserAndClient, userGrant } from './lib/usergrant.mjs';
 import {
   MODULE, startNginx, startEchoUpstream, request, freePort, testConfig, usage, childrenOf,
+  selfSigned, startFakeFeed,
 } from './lib/nginx_module.mjs';
 
 const AUD = 'https://api.example/';
@@ -55,7 +56,8 @@ async function dpopKey() {
 }
 
 describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => {
-  let dir, otherDir, server, other, up, ngx, local, deadPort;
+  let dir, otherDir, server, other, up, ngx, local, deadPort, feed, tlsPort, srvCert, cliCert, cliCert2;
+  let revokedToken; // revoked at the feed: must stay refused by the workers a reload starts
   let chat, models, admin, quick, elsewhere, foreign, web;
 
   before(async () => {
@@ -65,7 +67,7 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     chat = addClient(dir, { name: 'chat', scope: 'ai:chat', resources: [AUD] });
     models = addClient(dir, { name: 'models', scope: 'ai:models', resources: [AUD] });
     admin = addClient(dir, { name: 'admin', scope: 'ai:models ai:admin', resources: [AUD] });
-    quick = addClient(dir, { name: 'quick', scope: 'ai:chat', resources: [AUD], ttl: 1 });
+    quick = addClient(dir, { name: 'quick', scope: 'ai:chat', resources: [AUD], ttl: 2 });
     elsewhere = addClient(dir, { name: 'elsewhere', scope: 'ai:chat', resources: ['https://other.example/'] });
     foreign = addClient(otherDir, { name: 'foreign', scope: 'ai:chat', resources: [AUD] });
     web = seedUserAndClient(dir, { password: 'correct horse battery staple 42' });
@@ -74,9 +76,14 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     up = await startEchoUpstream();
     local = await localIssuer();
     deadPort = await freePort(); // nothing listens there: keys never arrive
+    feed = await startFakeFeed({ clientId: 'rs-feed', secret: recordSecret('feed-secret-0123456789') });
+    tlsPort = await freePort();
+    srvCert = selfSigned('localhost');
+    cliCert = selfSigned('client-one');
+    cliCert2 = selfSigned('client-two');
     ngx = await startNginx({
       workers: 2,
-      files: { 'local-jwks.json': local.jwks },
+      files: { 'local-jwks.json': local.jwks, 'srv.pem': srvCert.cert, 'srv.key': srvCert.key },
       http: `
     valetkey_cache zone=valetkey_dpop:1m;
     upstream app { server 127.0.0.1:${up.port}; }
@@ -104,10 +111,16 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
             valetkey_scope methods=POST,DELETE ai:models ai:admin;
             proxy_pass http://app;
         }
-        location /down/ { valetkey on; valetkey_issuer http://127.0.0.1:${deadPort}; proxy_pass http://app; }
+        location /down/ {
+            valetkey on;
+            valetkey_issuer http://127.0.0.1:${deadPort};
+            valetkey_start_wait 0;
+            proxy_pass http://app;
+        }
         location /down-502/ {
             valetkey on;
             valetkey_issuer http://127.0.0.1:${deadPort};
+            valetkey_start_wait 0;
             valetkey_unavailable_status 502;
             proxy_pass http://app;
         }
@@ -127,6 +140,29 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
             valetkey_dpop required;
             proxy_pass http://app;
         }
+        location /local-rev/ {
+            valetkey on;
+            valetkey_issuer ${LOCAL_ISS};
+            valetkey_jwks_file @PREFIX@/local-jwks.json;
+            valetkey_revocations ${feed.url} rs-feed feed-secret-0123456789;
+            proxy_pass http://app;
+        }
+        location /local-stale/ {
+            valetkey on;
+            valetkey_issuer ${LOCAL_ISS};
+            valetkey_jwks_file @PREFIX@/local-jwks.json;
+            valetkey_revocations http://127.0.0.1:${deadPort}/revocations rs x max_stale=1s;
+            valetkey_start_wait 0;
+            proxy_pass http://app;
+        }
+        location /local-stale-open/ {
+            valetkey on;
+            valetkey_issuer ${LOCAL_ISS};
+            valetkey_jwks_file @PREFIX@/local-jwks.json;
+            valetkey_revocations http://127.0.0.1:${deadPort}/revocations rs x max_stale=1s fail_open;
+            valetkey_start_wait 0;
+            proxy_pass http://app;
+        }
         location /local-tls/ {
             valetkey on;
             valetkey_issuer ${LOCAL_ISS};
@@ -135,6 +171,16 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
             valetkey_origin https://api.example;
             proxy_pass http://app;
         }
+    }
+    server {
+        listen 127.0.0.1:${tlsPort} ssl;
+        ssl_certificate @PREFIX@/srv.pem;
+        ssl_certificate_key @PREFIX@/srv.key;
+        ssl_verify_client optional_no_ca;
+        valetkey_issuer ${LOCAL_ISS};
+        valetkey_audience ${AUD};
+        valetkey_jwks_file @PREFIX@/local-jwks.json;
+        location /mtls/ { valetkey on; proxy_pass http://app; }
     }`,
     });
   });
@@ -142,6 +188,7 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
   after(async () => {
     await ngx?.stop();
     await up?.close();
+    await feed?.close();
     await server?.stop();
     await other?.stop();
     rmDataDir(dir);
@@ -199,7 +246,7 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     await ready(good);
     const expiring = recordSecret((await getToken(server, quick, { resource: AUD })).access_token);
     assert.equal((await request(ngx.port, { path: '/v1/chat/', headers: bearer(expiring) })).status, 200,
-      'valid for a second (and now in the seen-token cache)');
+      'valid for a second or two (and now in the seen-token cache)');
     const foreignTok = recordSecret((await getToken(other, foreign, { resource: AUD })).access_token);
     const wrongAud = recordSecret((await getToken(server, elsewhere, { resource: 'https://other.example/' })).access_token);
     const grant = await userGrant(server.url, web, { password: 'correct horse battery staple 42' });
@@ -218,7 +265,8 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
       assert.match(r.headers['www-authenticate'],
         new RegExp(`^Bearer realm="api", error="invalid_token", error_description="[^"]+", resource_metadata="${METADATA}"$`), what);
     }
-    await sleep(2100); // quick's tokens live 1 s; leeway 0
+    const { exp: quickExp } = jose.decodeJwt(expiring);
+    await sleep(Math.max(0, quickExp * 1000 - Date.now()) + 1100); // 2 s tokens; leeway 0
     const exp = await request(ngx.port, { path: '/v1/chat/', headers: bearer(expiring) });
     assert.equal(exp.status, 401, 'expired, though cached');
     assert.match(exp.headers['www-authenticate'], /error="invalid_token", error_description="the access token expired"/);
@@ -322,6 +370,59 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     assert.equal(r.headers['www-authenticate'], `Bearer realm="api", resource_metadata="${METADATA}"`);
   });
 
+  it('a token revoked at the feed is refused within one second, cached or not, by every worker', async () => {
+    const t = await local.token();
+    const { jti, exp } = jose.decodeJwt(t);
+    for (let i = 0; i < 4; i++)
+      assert.equal((await request(ngx.port, { path: '/local-rev/a', headers: bearer(t) })).status, 200);
+    for (let i = 0; i < 100 && feed.polls < 2; i++) await sleep(50); // both workers are following
+    const t0 = Date.now();
+    feed.revoke(jti, exp);
+    let r;
+    for (let i = 0; i < 60; i++) {
+      r = await request(ngx.port, { path: '/local-rev/a', headers: bearer(t) });
+      if (r.status === 401) break;
+      await sleep(20);
+    }
+    const ms = Date.now() - t0;
+    revokedToken = t;
+    assert.equal(r.status, 401);
+    assert.match(r.headers['www-authenticate'], /error="invalid_token", error_description="the access token was revoked"/);
+    assert.ok(ms <= 1000, `refused ${ms} ms after the revocation`);
+    // Whichever worker answers (new connections), and a token with another jti still works.
+    for (let i = 0; i < 8; i++)
+      assert.equal((await request(ngx.port, { path: '/local-rev/a', headers: bearer(t) })).status, 401);
+    assert.equal((await request(ngx.port, { path: '/local-rev/a', headers: bearer(await local.token()) })).status, 200);
+  });
+
+  it('an unreachable feed: 503 (fail closed: never read, or stale beyond max_stale), 200 with fail_open', async () => {
+    const t = await local.token();
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await request(ngx.port, { path: '/local-stale/a', headers: bearer(t) });
+      if (r.status === 503) break;
+      await sleep(50);
+    }
+    assert.equal(r.status, 503, 'fail closed once stale');
+    assert.equal((await request(ngx.port, { path: '/local-stale-open/a', headers: bearer(t) })).status, 200);
+  });
+
+  it('certificate-bound tokens (RFC 8705): accepted only with the client certificate they name', async () => {
+    const x5t = (pem) => crypto.createHash('sha256').update(new crypto.X509Certificate(pem).raw).digest('base64url');
+    const t = await local.token({ cnf: { 'x5t#S256': x5t(cliCert.cert) } });
+    const ok = await request(tlsPort, { path: '/mtls/a', headers: bearer(t), tls: cliCert });
+    assert.equal(ok.status, 200, ok.body);
+    const other = await request(tlsPort, { path: '/mtls/a', headers: bearer(t), tls: cliCert2 });
+    assert.equal(other.status, 401);
+    assert.match(other.headers['www-authenticate'], /error="invalid_token"/);
+    const none = await request(tlsPort, { path: '/mtls/a', headers: bearer(t), tls: {} });
+    assert.equal(none.status, 401);
+    // A token bound to nothing works with or without a certificate.
+    const plain = await local.token();
+    assert.equal((await request(tlsPort, { path: '/mtls/a', headers: bearer(plain), tls: cliCert2 })).status, 200);
+    assert.equal((await request(tlsPort, { path: '/mtls/a', headers: bearer(plain), tls: {} })).status, 200);
+  });
+
   it('nginx -t refuses what a worker could not run', () => {
     const base = `valetkey_issuer ${LOCAL_ISS}; valetkey_audience ${AUD};`;
     const loc = (inner) => `server { listen 127.0.0.1:1; location / { ${inner} } }`;
@@ -337,6 +438,9 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
       'a missing key file': `${base} valetkey_jwks_file @PREFIX@/nope.json; ${loc('valetkey on;')}`,
       'a tiny zone': `${base} valetkey_cache zone=z:8k; ${loc('valetkey on;')}`,
       'a status that is not an error': `${base} ${loc('valetkey on; valetkey_unavailable_status 200;')}`,
+      'a feed over http beyond loopback': `${base} valetkey_revocations http://as.example/revocations a b; ${loc('valetkey on;')}`,
+      'a feed without a secret': `${base} valetkey_revocations https://as.example/revocations a; ${loc('valetkey on;')}`,
+      'a feed with a bad option': `${base} valetkey_revocations https://as.example/revocations a b max_stale=0; ${loc('valetkey on;')}`,
     };
     for (const [what, conf] of Object.entries(cases)) {
       const r = testConfig(conf, { files: { 'empty.json': '{"keys":[]}' } });
@@ -384,8 +488,9 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     await ready(t);
     await ngx.settle([]);
     const before = snapshot(ngx.master);
-    // Each worker: the event loop plus one key-fetch thread per remote issuer configuration.
-    for (const w of before.workers) assert.equal(w.threads, 3, JSON.stringify(before));
+    // Each worker: the event loop, one key-fetch thread per issuer whose keys are fetched (2
+    // here) and one feed thread per configuration with valetkey_revocations (3).
+    for (const w of before.workers) assert.equal(w.threads, 6, JSON.stringify(before));
     assert.equal(before.master.threads, 1, 'the master never starts a thread');
     const l = load(t);
     for (let i = 0; i < 3; i++) {
@@ -402,6 +507,11 @@ describe('ngx_http_valetkey_module in Debian nginx', { timeout: 180000 }, () => 
     assert.notDeepEqual(after.kids, before.kids, 'new workers');
     assert.deepEqual(after.master, before.master, 'the master holds no more threads or descriptors');
     assert.deepEqual(after.workers, before.workers, 'new workers: the same threads and descriptors as the old ones');
+    if (revokedToken) {
+      // New workers start with empty revocation lists and read the feed before they serve.
+      for (let i = 0; i < 6; i++)
+        assert.equal((await request(ngx.port, { path: '/local-rev/a', headers: bearer(revokedToken) })).status, 401);
+    }
   });
 
   it('binary upgrade under load: no failed request, and nothing left behind', async () => {

@@ -9,6 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,9 +40,14 @@ export async function freePort() {
  * the race of a request sent on one is the client's to retry, not a failure of the server).
  * Returns { status, headers, body, json }.
  */
-export function request(port, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = 10000 } = {}) {
+export function request(port, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = 10000, tls } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: timeoutMs },
+    // tls: { key, cert } of a client certificate (or {}): HTTPS, the server's certificate not
+    // checked (a test's self-signed one).
+    const mod = tls ? https : http;
+    const opts = { host: '127.0.0.1', port, method, path: p, headers, agent: false, timeout: timeoutMs };
+    if (tls) Object.assign(opts, { rejectUnauthorized: false, servername: 'localhost', ...tls });
+    const req = mod.request(opts,
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -305,4 +311,62 @@ function checkSanitizerReports(dir) {
       if (ours.length > 0) assert.fail(`leaks through the module or libvaletkey in ${f}:\n${ours.join('\n').slice(0, 6000)}`);
     }
   }
+}
+
+/** A self-signed certificate and its key (PEM), made with the openssl command. */
+export function selfSigned(cn) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'valetkey-cert-'));
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '2', '-subj', `/CN=${cn}`,
+    '-addext', `subjectAltName=DNS:${cn}`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = { key: fs.readFileSync(`${dir}/key.pem`, 'utf8'), cert: fs.readFileSync(`${dir}/cert.pem`, 'utf8') };
+  fs.rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+/**
+ * A stand-in for the authorization server's revocation feed (docs/revocations.md): GET
+ * /revocations?after=N&wait=S with HTTP Basic, long polls answered as soon as revoke() adds an
+ * event. Counts the polls it answered.
+ */
+export async function startFakeFeed({ clientId, secret }) {
+  const events = [];
+  let waiters = [];
+  let polls = 0;
+  const want = 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64');
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://feed');
+    const send = (status, obj) => {
+      const body = JSON.stringify(obj);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (u.pathname !== '/revocations') return send(404, { error: 'not_found' });
+    if (req.headers.authorization !== want) return send(401, { error: 'invalid_client' });
+    const after = Number(u.searchParams.get('after') ?? 0);
+    const wait = Math.min(Number(u.searchParams.get('wait') ?? 0), 30);
+    const answer = () => {
+      polls++;
+      const ev = events.filter((e) => e.seq > after);
+      send(200, { events: ev, next: Math.max(after, events.length) });
+    };
+    if (events.length > after || wait === 0) return answer();
+    const fn = () => { clearTimeout(timer); answer(); };
+    const timer = setTimeout(() => { waiters = waiters.filter((w) => w !== fn); answer(); }, wait * 1000);
+    waiters.push(fn);
+    res.on('close', () => { clearTimeout(timer); waiters = waiters.filter((w) => w !== fn); });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/revocations`,
+    get polls() { return polls; },
+    revoke(jti, exp) {
+      events.push({ seq: events.length + 1, type: 'jti', jti, exp });
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    },
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
 }
