@@ -1,4 +1,4 @@
-/* valetkey client add|list|show|remove|rotate-secret (design.md §6). Prints JSON. */
+/* valetkey client add|list|show|remove|rotate-secret (README.md, "Command line"). Prints JSON. */
 #include "cli/cli.h"
 
 #include <stdio.h>

@@ -69,7 +69,7 @@ struct vk_config {
     int64_t device_cookie_ttl; /* lifetime of the device cookie a login sets; 0: none */
 };
 
-/* Fills defaults (design.md §6), then VALETKEY_DATA and friends. */
+/* Fills defaults (docs/configuration.md), then VALETKEY_DATA and friends. */
 void vk_config_defaults(struct vk_config *c);
 /* Reads a config file; unknown keys are errors (a typo must not silently weaken security). */
 int vk_config_load_file(struct vk_config *c, const char *path, struct vk_err *err);
