@@ -37,7 +37,8 @@ static const char usage[] =
     "                      [--master-key-file FILE]\n"
     "                      [--tls-cert FILE --tls-key FILE] [--tls-priorities STRING]\n"
     "                      [--tls-client-ca FILE] [--tls-request-client-cert]\n"
-    "                      [--client-cert-header NAME]\n";
+    "                      [--client-cert-header NAME] [--mtls-listen HOST:PORT]\n"
+    "                      [--mtls-url URL]\n";
 
 static const char help[] =
     "usage: valetkey serve [options]\n"
@@ -61,6 +62,9 @@ static const char help[] =
     "  --client-cert-header NAME   behind a TLS proxy: the header carrying the client\n"
     "                              certificate (URL-encoded PEM), believed only from\n"
     "                              --trusted-proxy\n"
+    "  --mtls-listen HOST:PORT     a second TLS port, the only one asking for client\n"
+    "                              certificates; published as mtls_endpoint_aliases\n"
+    "  --mtls-url URL              its public base URL (default: the issuer's host, that port)\n"
     "  --insecure-http             allow a plain-http issuer or listener beyond loopback\n"
     "                              (cookies lose Secure and __Host-, tokens travel in clear)\n"
     "  --audience URI              default aud of clients without registered resources\n"
@@ -111,7 +115,9 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--tls-key", "tls_key"},
                  {"--tls-priorities", "tls_priorities"},
                  {"--tls-client-ca", "tls_client_ca"},
-                 {"--client-cert-header", "client_cert_header"}};
+                 {"--client-cert-header", "client_cert_header"},
+                 {"--mtls-listen", "mtls_listen"},
+                 {"--mtls-url", "mtls_url"}};
     struct vk_err err = {{0}};
     for (int i = 1; i < argc; i++) {
         size_t k = 0;
@@ -236,6 +242,24 @@ static void default_issuer(char *out, size_t n, const char *scheme, const char *
         snprintf(out, n, "%s://%s", scheme, bound);
 }
 
+/* The public base URL of the --mtls-listen port when not configured: the issuer's scheme and host
+ * with the port actually bound (RFC 8705 §5: the same server on another port). */
+static void default_mtls_url(char *out, size_t n, const char *issuer, const char *bound2)
+{
+    struct vk_uri u;
+    const char *port = strrchr(bound2, ':');
+    if (vk_uri_parse(vk_str_c(issuer), &u) == VK_OK && u.host.len > 0 && port != NULL)
+        snprintf(out, n, "https://%.*s%s", (int)u.host.len, u.host.p, port);
+    else
+        snprintf(out, n, "https://%s", bound2);
+}
+
+/* Stops a second server on a thread of its own, so both drain at the same time. */
+static void *stop_thread(void *arg)
+{
+    return (void *)(intptr_t)vk_http_stop(arg);
+}
+
 /* SIGHUP: the TLS certificate and key are read again (a renewed certificate); a pair that does
  * not load leaves the current one in use. Connections already open keep theirs. */
 static void reload_tls(struct vk_tls *tls)
@@ -259,10 +283,10 @@ int vk_cmd_serve(int argc, char **argv)
     struct vk_err err = {{0}};
     struct vk_store *st = NULL;
     struct vk_app app;
-    struct vk_http_server *srv = NULL;
+    struct vk_http_server *srv = NULL, *msrv = NULL;
     struct vk_tls *tls = NULL;
-    char bound[300], issuer[600];
-    int fd = -1, status = 1;
+    char bound[300], mbound[300] = "", issuer[600];
+    int fd = -1, mfd = -1, status = 1;
     memset(&app, 0, sizeof app);
 
     if (vk_cli_wants_help(argc, argv)) {
@@ -330,10 +354,17 @@ int vk_cmd_serve(int argc, char **argv)
         vk_cli_fail(1, "%s", err.msg);
         goto out;
     }
+    if (cfg.mtls_listen[0] != '\0' &&
+        vk_http_listen(cfg.mtls_listen, &mfd, mbound, sizeof mbound, &err) != VK_OK) {
+        vk_cli_fail(1, "%s", err.msg);
+        goto out;
+    }
     if (cfg.issuer_explicit)
         snprintf(issuer, sizeof issuer, "%s", cfg.issuer);
     else
         default_issuer(issuer, sizeof issuer, tls != NULL ? "https" : "http", bound);
+    if (cfg.mtls_listen[0] != '\0' && cfg.mtls_url[0] == '\0')
+        default_mtls_url(cfg.mtls_url, sizeof cfg.mtls_url, issuer, mbound);
     if (vk_app_init(&app, &cfg, st, issuer, now, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
         goto out;
@@ -351,8 +382,9 @@ int vk_cmd_serve(int argc, char **argv)
     ho.shutdown_timeout_s = cfg.shutdown_timeout;
     ho.exempt_addr = cfg.trusted_proxy;
     ho.tls = tls;
-    ho.request_client_cert = cfg.tls_request_client_cert;
-    ho.client_ca_pem = app.client_ca_pem; /* the CA names the certificate request lists */
+    /* With --mtls-listen only that port asks for certificates (and lists the CA's name). */
+    ho.request_client_cert = cfg.tls_request_client_cert && cfg.mtls_listen[0] == '\0';
+    ho.client_ca_pem = cfg.mtls_listen[0] == '\0' ? app.client_ca_pem : NULL;
     ho.router = &vk_oauth_router;
     ho.app = &app;
     ho.on_done = vk_metrics_record;
@@ -360,6 +392,17 @@ int vk_cmd_serve(int argc, char **argv)
     if (vk_http_start(&ho, &srv, &err) != VK_OK) {
         vk_cli_fail(1, "%s", err.msg);
         goto out;
+    }
+    if (mfd >= 0) {
+        struct vk_http_opts mo = ho; /* the same limits, per listener */
+        mo.fd = mfd;
+        mo.request_client_cert = true;
+        mo.client_ca_pem = app.client_ca_pem;
+        mfd = -1; /* consumed */
+        if (vk_http_start(&mo, &msrv, &err) != VK_OK) {
+            vk_cli_fail(1, "%s", err.msg);
+            goto out;
+        }
     }
     vk_log_start_async();
     vk_log_info("event=server.started listen=%s issuer=%s store=%s tls=%s client_certs=%s", bound,
@@ -373,11 +416,15 @@ int vk_cmd_serve(int argc, char **argv)
         vk_tls_describe(tls, desc, sizeof desc);
         vk_log_info("event=tls.loaded %s", desc);
     }
+    if (msrv != NULL)
+        vk_log_info("event=server.mtls_listener listen=%s url=%s", mbound, cfg.mtls_url);
     if (cfg.insecure_http && strncmp(issuer, "https://", 8) != 0)
         vk_log_warn("event=server.insecure_http issuer=%s listen=%s (--insecure-http: cookies "
                     "without Secure, tokens in clear beyond loopback)",
                     issuer, bound);
     printf("valetkey listening on %s://%s\n", tls != NULL ? "https" : "http", bound);
+    if (msrv != NULL)
+        printf("valetkey mTLS endpoints on https://%s (%s)\n", mbound, cfg.mtls_url);
     struct vk_arena a;
     struct vk_client_list cl = {0};
     vk_arena_init(&a, 1024 * 1024);
@@ -415,7 +462,20 @@ int vk_cmd_serve(int argc, char **argv)
         if (sig < 0 && errno == EAGAIN)
             vk_store_purge_expired(st, vk_now(), &vk_store_retention_default); /* every minute */
     }
-    if (vk_http_stop(srv) != VK_OK) {
+    pthread_t mstop;
+    bool mstopping = msrv != NULL && pthread_create(&mstop, NULL, stop_thread, msrv) == 0;
+    int stopped = vk_http_stop(srv);
+    if (msrv != NULL) {
+        void *mrc = (void *)(intptr_t)VK_EIO;
+        if (mstopping)
+            pthread_join(mstop, &mrc);
+        else
+            mrc = (void *)(intptr_t)vk_http_stop(msrv);
+        if ((int)(intptr_t)mrc != VK_OK)
+            stopped = VK_EIO;
+        msrv = NULL;
+    }
+    if (stopped != VK_OK) {
         /* Requests are still running in worker threads: tearing down the app and the store
          * under them would crash them. Exit without cleanup (the store is crash-safe). */
         vk_log_error("event=server.stopped result=requests_still_running");
@@ -426,9 +486,12 @@ int vk_cmd_serve(int argc, char **argv)
     status = 0;
     vk_log_info("event=server.stopped");
 out:
+    vk_http_stop(msrv);
     vk_http_stop(srv);
     if (fd >= 0)
         close(fd);
+    if (mfd >= 0)
+        close(mfd);
     vk_tls_free(tls); /* after the server: connections hold references */
     vk_app_clear(&app);
     vk_store_close(st);

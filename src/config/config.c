@@ -165,6 +165,10 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         return set_str(c->tls_priorities, sizeof c->tls_priorities, value, key, err);
     if (strcmp(key, "tls_client_ca") == 0)
         return set_str(c->tls_client_ca, sizeof c->tls_client_ca, value, key, err);
+    if (strcmp(key, "mtls_listen") == 0)
+        return set_str(c->mtls_listen, sizeof c->mtls_listen, value, key, err);
+    if (strcmp(key, "mtls_url") == 0)
+        return set_str(c->mtls_url, sizeof c->mtls_url, value, key, err);
     if (strcmp(key, "tls_request_client_cert") == 0)
         return set_bool(&c->tls_request_client_cert, value, key, err);
     if (strcmp(key, "client_cert_header") == 0) {
@@ -284,9 +288,16 @@ int vk_config_validate(const struct vk_config *c, struct vk_err *err)
         return vk_err_set(err, VK_EINVAL, "tls_cert and tls_key go together");
     bool tls = c->tls_cert[0] != '\0';
     if (!tls && (c->tls_client_ca[0] != '\0' || c->tls_request_client_cert ||
-                 c->tls_priorities[0] != '\0'))
-        return vk_err_set(err, VK_EINVAL, "tls_client_ca, tls_request_client_cert and "
-                          "tls_priorities need TLS (tls_cert and tls_key)");
+                 c->tls_priorities[0] != '\0' || c->mtls_listen[0] != '\0'))
+        return vk_err_set(err, VK_EINVAL, "tls_client_ca, tls_request_client_cert, "
+                          "tls_priorities and mtls_listen need TLS (tls_cert and tls_key)");
+    if (c->mtls_url[0] != '\0' && c->mtls_listen[0] == '\0')
+        return vk_err_set(err, VK_EINVAL, "mtls_url needs mtls_listen");
+    if (c->mtls_url[0] != '\0' &&
+        (check_url(c->mtls_url, "mtls_url", err) != VK_OK ||
+         strncmp(c->mtls_url, "https://", 8) != 0))
+        return vk_err_set(err, VK_EINVAL, "mtls_url must be an https URL without a query, "
+                          "fragment or trailing /");
     /* RFC 9700 §4.13: a forwarded certificate is believed only from the proxy that set it. */
     if (c->client_cert_header[0] != '\0' && c->trusted_proxy[0] == '\0')
         return vk_err_set(err, VK_EINVAL, "client_cert_header needs trusted_proxy: the header is "

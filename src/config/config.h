@@ -32,6 +32,12 @@ struct vk_config {
      * (URL-encoded PEM, nginx's $ssl_client_escaped_cert). Believed only from trusted_proxy
      * (RFC 9700 §4.13); empty: none. */
     char client_cert_header[64];
+    /* RFC 8705 §5: a second TLS listener, the only one that asks for client certificates, whose
+     * endpoints the metadata lists as mtls_endpoint_aliases (browsers on the main port are then
+     * never asked for a certificate). mtls_url: its public base URL (empty: the issuer's scheme
+     * and host with the bound port; serve fills it in). */
+    char mtls_listen[256];
+    char mtls_url[512];
     int64_t access_token_ttl; /* seconds */
     int64_t max_token_ttl;    /* upper bound for per-client TTLs */
     int64_t code_ttl;         /* authorization codes: 60 s */

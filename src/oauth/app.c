@@ -61,7 +61,8 @@ int vk_app_init(struct vk_app *app, const struct vk_config *cfg, struct vk_store
     /* RFC 8705: certificates reach the server when it asks for them in its own handshakes, or
      * from the proxy that terminates TLS. */
     app->client_certs = (cfg->tls_cert[0] != '\0' &&
-                         (cfg->tls_request_client_cert || cfg->tls_client_ca[0] != '\0')) ||
+                         (cfg->tls_request_client_cert || cfg->tls_client_ca[0] != '\0' ||
+                          cfg->mtls_listen[0] != '\0')) ||
                         cfg->client_cert_header[0] != '\0';
     if (cfg->tls_client_ca[0] != '\0') {
         size_t n = 0;

@@ -91,6 +91,17 @@ static json_t *common_metadata(const struct vk_app *app)
     /* RFC 8705 §3.3: certificate-bound access tokens, for clients registered for them. */
     if (app->client_certs)
         json_object_set_new(m, "tls_client_certificate_bound_access_tokens", json_true());
+    /* RFC 8705 §5: the endpoints a client using mutual TLS must call instead, on the listener
+     * that asks for certificates (--mtls-listen). */
+    const char *mb = app->cfg->mtls_url;
+    if (app->cfg->mtls_listen[0] != '\0' && mb[0] != '\0') {
+        json_t *al = json_object();
+        json_object_set_new(al, "token_endpoint", url(mb, "/token"));
+        json_object_set_new(al, "revocation_endpoint", url(mb, "/revoke"));
+        json_object_set_new(al, "introspection_endpoint", url(mb, "/introspect"));
+        json_object_set_new(al, "userinfo_endpoint", url(mb, "/userinfo"));
+        json_object_set_new(m, "mtls_endpoint_aliases", al);
+    }
     json_object_set_new(m, "access_token_signing_alg_values_supported", strings(access_algs));
     json_object_set_new(m, "code_challenge_methods_supported", strings(pkce));
     json_object_set_new(m, "authorization_response_iss_parameter_supported", json_true());

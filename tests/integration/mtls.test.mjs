@@ -409,6 +409,93 @@ describe('a TLS server behind a trusted proxy with --client-cert-header', { time
   });
 });
 
+describe('a separate mutual-TLS port (--mtls-listen) and mtls_endpoint_aliases (RFC 8705 §5)', { timeout: 120000 }, () => {
+  let pki, dir, server, dn, mtlsUrl;
+  const fetchers = [];
+  const as = (id) => {
+    const f = tlsFetch({ ca: pki.ca.certPem, cert: id?.certPem, key: id?.keyPem });
+    fetchers.push(f);
+    return f;
+  };
+  before(async () => {
+    pki = makePki();
+    dir = mkDataDir();
+    dn = addClient(dir, { name: 'dn', scope: 'read', authMethod: 'tls_client_auth',
+      extra: ['--tls-subject-dn', 'CN=client-a,OU=Payments,O=Example', '--tls-bound-tokens'] });
+    server = await startServer({ dataDir: dir, args: ['--tls-cert', pki.server.cert, '--tls-key', pki.server.key,
+      '--tls-client-ca', pki.ca.cert, '--mtls-listen', '127.0.0.1:0'] });
+    // the second line of stdout names the mTLS port
+    const t0 = Date.now();
+    let m;
+    while (!(m = /^valetkey mTLS endpoints on https:\/\/(\S+) \((\S+)\)$/m.exec(server.stdout())) && Date.now() - t0 < 5000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(m, `no mTLS line on stdout: ${JSON.stringify(server.stdout())}`);
+    mtlsUrl = m[2];
+  });
+  after(async () => {
+    for (const f of fetchers) f.agent.destroy();
+    await server?.stop();
+    rmDataDir(dir);
+    pki?.rm();
+  });
+
+  it('publishes the aliases on the other port', async () => {
+    assert.match(mtlsUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(mtlsUrl, server.url);
+    const meta = (await readResponse(await as()(`${server.url}/.well-known/oauth-authorization-server`))).json;
+    assert.deepEqual(meta.mtls_endpoint_aliases, {
+      token_endpoint: `${mtlsUrl}/token`, revocation_endpoint: `${mtlsUrl}/revoke`,
+      introspection_endpoint: `${mtlsUrl}/introspect`, userinfo_endpoint: `${mtlsUrl}/userinfo`,
+    });
+    assert.equal(meta.token_endpoint, `${server.url}/token`, 'the main endpoints stay where they were');
+    assert.ok(meta.token_endpoint_auth_methods_supported.includes('tls_client_auth'));
+  });
+
+  it('asks for certificates only on the mTLS port', async () => {
+    // node sends its certificate only when the server asks for one
+    const send = (base) => as(pki.clientA)(`${base}/token`, { method: 'POST', headers: { 'content-type': FORM },
+      body: formBody({ grant_type: 'client_credentials', client_id: dn.client_id }) }).then(readResponse);
+    assertOAuthError(await send(server.url), 401, 'invalid_client', 'the main port does not ask for a certificate');
+    const ok = await send(mtlsUrl);
+    assert.equal(ok.status, 200, desc(ok));
+    assert.equal(decodeJwt(ok.json.access_token).cnf['x5t#S256'], x5tS256(pki.clientA.certPem));
+  });
+
+  it('oauth4webapi follows the aliases (use_mtls_endpoint_aliases)', async () => {
+    const f = as(pki.clientA);
+    const issuer = new URL(server.url);
+    const meta = await oauth.processDiscoveryResponse(issuer,
+      await oauth.discoveryRequest(issuer, { [oauth.customFetch]: f, algorithm: 'oauth2' }));
+    const client = { client_id: dn.client_id, use_mtls_endpoint_aliases: true };
+    const res = await oauth.clientCredentialsGrantRequest(meta, client, oauth.TlsClientAuth(),
+      new URLSearchParams({ scope: 'read' }), { [oauth.customFetch]: f });
+    const result = await oauth.processClientCredentialsResponse(meta, client, res);
+    recordSecret(result.access_token);
+    assert.equal(decodeJwt(result.access_token).cnf['x5t#S256'], x5tS256(pki.clientA.certPem));
+    // and introspection through the alias, authenticated by the certificate
+    const ir = await oauth.introspectionRequest(meta, client, oauth.TlsClientAuth(), result.access_token,
+      { [oauth.customFetch]: f });
+    assert.equal(ir.status, 200);
+  });
+
+  it('refuses an alias configuration that cannot work', () => {
+    const d = mkDataDir();
+    const serve = (args) => runCli(d, ['serve'], ['--listen', '127.0.0.1:0', ...args]);
+    let r = serve(['--mtls-listen', '127.0.0.1:0']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /need TLS/);
+    r = serve(['--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--mtls-url', 'https://x.example']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /mtls_url needs mtls_listen/);
+    r = serve(['--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--mtls-listen', '127.0.0.1:0',
+      '--mtls-url', 'http://x.example']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /mtls_url must be an https URL/);
+    rmDataDir(d);
+  });
+});
+
 describe('metadata lists only what works', { timeout: 60000 }, () => {
   let pki;
   before(() => { pki = makePki(); });
