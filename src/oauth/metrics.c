@@ -62,10 +62,14 @@ void vk_metrics_record(void *appv, const struct vk_request *rq, const struct vk_
     char path[160], client[160];
     vk_log_escape(rq->path, path, sizeof path);
     vk_log_escape(vk_str_c(rs->log_client), client, sizeof client);
+    /* Behind the trusted proxy the peer is the client it forwarded for (as the limiters count
+     * it), and the proxy is named beside it. vk_oauth_peer returns only addresses it parsed. */
+    const char *who = vk_oauth_peer(app, rq);
+    bool via = who != rq->peer;
     vk_log_info("event=http.request method=%s path=%s status=%d dur_us=%" PRId64
-                " client=%s peer=%s",
+                " client=%s peer=%s%s%s",
                 method_name(rq->method), path, rs->status, dur_us, client[0] ? client : "-",
-                rq->peer[0] ? rq->peer : "-");
+                who[0] ? who : "-", via ? " proxy=" : "", via ? rq->peer : "");
 }
 
 static const char *route_name(const struct vk_app *app, size_t r)

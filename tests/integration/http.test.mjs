@@ -361,6 +361,19 @@ describe('/metrics access (metrics_allow, forwarded requests)', { timeout: 30000
     assert.equal((await via('203.0.113.7')).status, 403, 'an internet client through the proxy');
   });
 
+  it("the access log names the proxied client as the peer, and the proxy beside it", async () => {
+    const s = await start(['--trusted-proxy', '127.0.0.1']);
+    const tag = `/nope-proxied-${Date.now()}`;
+    await getFrom(s, tag, { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    await getFrom(s, tag, { from: '127.0.0.2' });
+    const named = () => s.log().split('\n').filter((l) => l.includes(`path=${tag}`));
+    for (let waited = 0; named().length < 2 && waited < 5000; waited += 100) await sleep(100);
+    const lines = named();
+    assert.equal(lines.length, 2, JSON.stringify(lines));
+    assert.match(lines[0], / peer=198\.51\.100\.23 proxy=127\.0\.0\.1$/);
+    assert.match(lines[1], / peer=127\.0\.0\.2$/);
+  });
+
   it('a bad --metrics-allow entry is a startup error', async () => {
     await assert.rejects(startServer({ args: ['--metrics-allow', '10.0.0.1/8'] }), /metrics_allow: '10\.0\.0\.1\/8'/);
   });

@@ -90,8 +90,10 @@ test('idle and slowloris connections from one host do not starve another host', 
       await sleep(300);
     }
     assert.ok(results.length >= 10, `${results.length} token requests`);
-    const bad = results.filter((r) => r.status !== 200 || r.ms > 1000);
-    assert.deepEqual(bad, [], 'every token request from the other host is answered, within 1 s');
+    // Promptly means seconds, not the 28 s stall of the attack before the limits: 3 s leaves room
+    // for an ASan build on a loaded two-core machine (1 s was flaky there).
+    const bad = results.filter((r) => r.status !== 200 || r.ms > 3000);
+    assert.deepEqual(bad, [], 'every token request from the other host is answered, within 3 s');
 
     // The slowloris connections the server accepted were cut at the 2 s head deadline although
     // they kept sending (libmicrohttpd's idle timeout alone would never cut them); the refused
