@@ -117,6 +117,19 @@ static bool parse_phc(const char *encoded, struct phc *out)
     return b64_field(rest, MIN_HASH_LEN, MAX_HASH_LEN, &out->hash_len);
 }
 
+enum vk_password_problem vk_password_check_new(struct vk_secret pw)
+{
+    if (pw.p == NULL || pw.len == 0)
+        return VK_PASSWORD_EMPTY;
+    if (pw.len > VK_PASSWORD_MAX_LEN)
+        return VK_PASSWORD_TOO_LONG;
+    if (pw.len < VK_PASSWORD_MIN_LEN)
+        return VK_PASSWORD_TOO_SHORT;
+    if (memchr(pw.p, '\0', pw.len) != NULL)
+        return VK_PASSWORD_HAS_NUL;
+    return VK_PASSWORD_OK;
+}
+
 int vk_password_hash(struct vk_secret pw, char *out, size_t outsz)
 {
     uint8_t salt[CUR_SALT_LEN];

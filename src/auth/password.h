@@ -26,6 +26,19 @@
  * 800-63B §5.1.1.2). Verification does not look at it. */
 #define VK_PASSWORD_MIN_LEN 8
 
+/* The rules a NEW password must meet, wherever it is set (`user add`, `user passwd`, the account
+ * page): not empty, at least VK_PASSWORD_MIN_LEN and at most VK_PASSWORD_MAX_LEN bytes, no NUL
+ * byte. No composition rules (NIST SP 800-63B §5.1.1.2: they do not help). Each caller words the
+ * problem for its audience. */
+enum vk_password_problem {
+    VK_PASSWORD_OK = 0,
+    VK_PASSWORD_EMPTY,
+    VK_PASSWORD_TOO_SHORT,
+    VK_PASSWORD_TOO_LONG,
+    VK_PASSWORD_HAS_NUL,
+};
+enum vk_password_problem vk_password_check_new(struct vk_secret pw);
+
 /* Hashes `pw` with Argon2id at the current parameters and a fresh 16-byte random salt (vk_rand)
  * into `out` (outsz bytes, at least VK_PASSWORD_HASH_MAX), NUL-terminated. Returns VK_OK;
  * VK_ETOOBIG when pw is longer than VK_PASSWORD_MAX_LEN or out is too small; VK_EINVAL for a

@@ -29,7 +29,8 @@ static const char usage[] =
     "usage: valetkey serve [--data DIR] [--listen HOST:PORT] [--issuer URL] [--config FILE]\n"
     "                      [--access-token-ttl SECONDS] [--audience URI] [--threads N]\n"
     "                      [--refresh-grace-seconds N] [--refresh-token-ttl SECONDS]\n"
-    "                      [--session-ttl SECONDS] [--trusted-proxy ADDRESS] [--insecure-http]\n"
+    "                      [--session-ttl SECONDS] [--account-reauth-max-age SECONDS]\n"
+    "                      [--trusted-proxy ADDRESS] [--insecure-http]\n"
     "                      [--connection-limit N] [--connection-limit-per-address N]\n"
     "                      [--header-timeout SECONDS] [--body-timeout SECONDS]\n"
     "                      [--body-min-rate BYTES] [--shutdown-timeout SECONDS]\n"
@@ -73,6 +74,9 @@ static const char help[] =
     "  --refresh-token-ttl SECONDS absolute lifetime of a refresh-token family (default 30 days)\n"
     "  --refresh-grace-seconds N   0..10: a just-rotated refresh token returns the same pair\n"
     "  --session-ttl SECONDS       browser login session lifetime (default 8 hours)\n"
+    "  --account-reauth-max-age SECONDS\n"
+    "                              /account changes a password only this long after a sign-in\n"
+    "                              (default 300)\n"
     "  --trusted-proxy ADDRESS     believe this peer's X-Forwarded-For for rate limits and logs\n"
     "  --threads N                 HTTP worker threads (default: the CPUs the process may use)\n"
     "  --connection-limit N        concurrent connections (default 1024)\n"
@@ -102,6 +106,7 @@ static int parse_flags(struct vk_config *cfg, int argc, char **argv)
                  {"--refresh-grace-seconds", "refresh_grace_seconds"},
                  {"--refresh-token-ttl", "refresh_token_ttl"},
                  {"--session-ttl", "session_ttl"},
+                 {"--account-reauth-max-age", "account_reauth_max_age"},
                  {"--connection-limit", "connection_limit"},
                  {"--connection-limit-per-address", "connection_limit_per_address"},
                  {"--header-timeout", "header_timeout"},

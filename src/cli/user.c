@@ -159,13 +159,19 @@ static int check_password(int rc, const char *pw, size_t len)
         return vk_cli_fail(1, "the password is longer than %d bytes", VK_PASSWORD_MAX_LEN);
     if (rc != VK_OK)
         return vk_cli_fail(1, "cannot read the password from stdin");
-    if (len == 0)
+    switch (vk_password_check_new((struct vk_secret){pw, len})) {
+    case VK_PASSWORD_OK:
+        return 0;
+    case VK_PASSWORD_EMPTY:
         return vk_cli_fail(1, "the password is empty");
-    if (len < VK_PASSWORD_MIN_LEN)
+    case VK_PASSWORD_TOO_SHORT:
         return vk_cli_fail(1, "the password must be at least %d bytes", VK_PASSWORD_MIN_LEN);
-    if (memchr(pw, '\0', len) != NULL)
+    case VK_PASSWORD_TOO_LONG:
+        return vk_cli_fail(1, "the password is longer than %d bytes", VK_PASSWORD_MAX_LEN);
+    case VK_PASSWORD_HAS_NUL:
         return vk_cli_fail(1, "the password must not contain a NUL byte");
-    return 0;
+    }
+    return vk_cli_fail(1, "the password cannot be used");
 }
 
 /* Reads a new password into pw (PW_BUF bytes) and checks it. Returns 0, or the exit status

@@ -49,6 +49,7 @@ void vk_config_defaults(struct vk_config *c)
     c->login_ok_limit = (struct vk_limit_policy){20, 0, 0, 600, true};
     c->login_ok_addr_limit = (struct vk_limit_policy){100, 0, 0, 600, true};
     c->device_cookie_ttl = 90 * 86400;
+    c->account_reauth_max_age = 300;
     static const struct {
         const char *env;
         const char *key;
@@ -199,6 +200,8 @@ int vk_config_set(struct vk_config *c, const char *key, const char *value, struc
         return set_num(&c->refresh_grace, value, 0, 10, key, err); /* a few seconds at most */
     if (strcmp(key, "device_cookie_ttl") == 0)
         return set_num(&c->device_cookie_ttl, value, 0, 365 * 86400, key, err);
+    if (strcmp(key, "account_reauth_max_age") == 0)
+        return set_num(&c->account_reauth_max_age, value, 1, 86400, key, err);
     if (strcmp(key, "threads") == 0) {
         rc = set_num(&n, value, 0, 256, key, err);
         if (rc == VK_OK)

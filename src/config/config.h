@@ -73,6 +73,8 @@ struct vk_config {
     struct vk_limit_policy login_ok_limit;    /* successful logins per account (a rate) */
     struct vk_limit_policy login_ok_addr_limit; /* successful logins per network (a rate) */
     int64_t device_cookie_ttl; /* lifetime of the device cookie a login sets; 0: none */
+    int64_t account_reauth_max_age; /* the account page changes a password only this many
+                                       seconds after a sign-in (OIDC max_age-style) */
 };
 
 /* Fills defaults (docs/configuration.md), then VALETKEY_DATA and friends. */

@@ -155,11 +155,69 @@ bool vk_oauth_csrf_ok(const struct vk_app *app, const struct vk_request *rq,
 int vk_oauth_csrf_binding(struct vk_app *app, const struct vk_request *rq,
                           struct vk_response *rs, vk_str *binding);
 
+/* --- signing in (oauth/signin.c): one set of rules for every form that checks a password --- */
+
+/* One password check on its way: the user (when the name exists), the limiter keys, and whether
+ * the browser holds a device cookie for that user. Lives in the request arena; `pw` is borrowed
+ * from the request. */
+struct vk_signin {
+    vk_str username;
+    struct vk_secret pw;
+    struct vk_user user;
+    bool known;   /* the username names a user */
+    bool trusted; /* the browser has a valid device cookie for that user */
+    vk_str account, pair, net, device; /* limiter keys (docs/security.md, "Brute force") */
+};
+
+/* Looks the user up, reads the device cookie and computes the limiter keys. */
+int vk_signin_prepare(struct vk_app *app, const struct vk_request *rq, vk_str username,
+                      struct vk_secret pw, struct vk_signin *si);
+/* Seconds this attempt must still wait (0: check the password). */
+int64_t vk_signin_wait(struct vk_app *app, const struct vk_request *rq,
+                       const struct vk_signin *si);
+/* The password check itself (Argon2id: call it on the deferred-work pool), with its bookkeeping:
+ * a failure is charged to the limiters and logged (event=login.failed form=`form`); a success
+ * is counted, clears this browser's failures, sets a fresh device cookie on rs and, with
+ * `rehash`, stores a stronger hash when the parameters were raised. *ok says which. */
+int vk_signin_verify(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                     const struct vk_signin *si, const char *form, bool rehash, bool *ok);
+/* For an attempt that must wait: sets Retry-After on rs and *msg to the sentence to show. */
+int vk_signin_too_many(const struct vk_request *rq, struct vk_response *rs, int64_t wait,
+                       const char **msg);
+/* Starts a login session for user (replacing the browser's previous one) and sets its cookie.
+ * *se is the new session (arena strings). */
+int vk_oauth_session_start(struct vk_app *app, const struct vk_request *rq,
+                           struct vk_response *rs, const struct vk_user *user,
+                           struct vk_session *se);
+/* Called once for every session a person or a password change ends (not for expiry): writes the
+ * audit line, and is where back-channel logout notifications will be sent from. */
+void vk_oauth_session_ended(struct vk_app *app, const char *user_id, const char *handle,
+                            const char *reason);
+/* The sign-in page posting to /login: "Sign in to continue to `to`", the error if any, the
+ * username pre-filled, the hidden fields and the CSRF field (purpose "login"). */
+struct vk_ui_field;
+int vk_oauth_login_page(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                        int status, const char *to, const char *error, vk_str username,
+                        const struct vk_ui_field *hidden, size_t n_hidden,
+                        const char *form_origin);
+
+/* The audiences a grant reaches (oauth/authorize.c): the resources named at /authorize, else the
+ * client's registered ones, else the default audience; with openid, also the issuer. */
+int vk_oauth_grant_audiences(struct vk_app *app, struct vk_arena *a, const char *scope,
+                             const char *resources, const char *client_resources,
+                             const char ***out, size_t *n);
+
+/* The account page's half of POST /login (a login form with next=account), called by
+ * vk_ep_login once the form and its CSRF token are checked. */
+int vk_account_login(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
+                     const struct vk_params *ps);
+
 /* Handlers. */
 int vk_ep_authorize(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_login(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_consent(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_logout(void *app, const struct vk_request *rq, struct vk_response *rs);
+int vk_ep_account(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_userinfo(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_oidc_discovery(void *app, const struct vk_request *rq, struct vk_response *rs);
 int vk_ep_token(void *app, const struct vk_request *rq, struct vk_response *rs);

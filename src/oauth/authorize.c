@@ -11,8 +11,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "auth/device.h"
-#include "auth/password.h"
 #include "base/b64url.h"
 #include "base/limits.h"
 #include "base/log.h"
@@ -264,10 +262,13 @@ static int hidden_fields(struct vk_arena *a, const struct vk_params *ps, const c
             }
         }
     }
-    f[k].name = "csrf";
-    f[k].value = csrf;
+    if (csrf != NULL) { /* the login page adds its own */
+        f[k].name = "csrf";
+        f[k].value = csrf;
+        k++;
+    }
     *out = f;
-    *n = k + 1;
+    *n = k;
     return VK_OK;
 }
 
@@ -275,26 +276,13 @@ static int show_login(struct vk_app *app, const struct vk_request *rq, struct vk
                       const struct vk_params *ps, const struct authz *az, int status,
                       const char *error, vk_str username)
 {
-    vk_str binding;
-    char csrf[44];
     struct vk_ui_field *hidden;
     size_t nh;
-    int rc = vk_oauth_csrf_binding(app, rq, rs, &binding);
+    int rc = hidden_fields(rq->arena, ps, NULL, &hidden, &nh);
     if (rc != VK_OK)
         return rc;
-    vk_oauth_csrf_token(app, "login", binding, csrf);
-    char *copy = vk_arena_strdup(rq->arena, vk_str_c(csrf));
-    rc = copy != NULL ? hidden_fields(rq->arena, ps, copy, &hidden, &nh) : VK_ENOMEM;
-    if (rc != VK_OK)
-        return rc;
-    char *uname = username.len > 0 ? vk_arena_strdup(rq->arena, username) : NULL;
-    struct vk_buf b;
-    vk_buf_init(&b, 256 * 1024);
-    rc = vk_ui_login(&b, "/login", az->client.name, uname, error, hidden, nh);
-    if (rc == VK_OK)
-        rc = vk_oauth_html(rq, rs, status, &b, vk_oauth_origin_of(rq->arena, az->redirect_uri));
-    vk_buf_clear(&b);
-    return rc;
+    return vk_oauth_login_page(app, rq, rs, status, az->client.name, error, username, hidden, nh,
+                               vk_oauth_origin_of(rq->arena, az->redirect_uri));
 }
 
 /* The consent form's token also binds the login session and the time the form was issued
@@ -309,17 +297,19 @@ static void consent_purpose(char *out, size_t n, const struct vk_session *se, in
 
 #define CONSENT_FORM_TTL 600 /* seconds a consent form stays valid */
 
-/* The audiences a grant from this request can reach (what the consent page must name): the
- * resources named at /authorize, which bound every later token (RFC 8707 §2.2); without them, any
- * of the client's registered resources, which its token requests may name; without those, the
- * server's default audience. With openid, also the issuer (its /userinfo), as token.c adds it. */
-static int consent_audiences(struct vk_app *app, struct vk_arena *a, const struct authz *az,
+/* The audiences a grant can reach (what the consent and account pages must name): the resources
+ * named at /authorize, which bound every later token (RFC 8707 §2.2); without them, any of the
+ * client's registered resources, which its token requests may name; without those, the server's
+ * default audience. With openid, also the issuer (its /userinfo), as token.c adds it. */
+int vk_oauth_grant_audiences(struct vk_app *app, struct vk_arena *a, const char *scope,
+                             const char *resources, const char *client_resources,
                              const char ***out, size_t *n)
 {
-    const char *src = az->resources != NULL && az->resources[0] != '\0' ? az->resources
-                      : az->client.resources != NULL && az->client.resources[0] != '\0'
-                          ? az->client.resources
-                          : vk_oauth_default_audience(app);
+    const char *src = vk_oauth_default_audience(app);
+    if (client_resources != NULL && client_resources[0] != '\0')
+        src = client_resources;
+    if (resources != NULL && resources[0] != '\0')
+        src = resources;
     size_t cap = 2;
     vk_str rest = vk_str_c(src), t;
     while (vk_str_next_token(&rest, ' ', &t))
@@ -336,7 +326,7 @@ static int consent_audiences(struct vk_app *app, struct vk_arena *a, const struc
         has_issuer = has_issuer || strcmp(v[k], app->issuer) == 0;
         k++;
     }
-    if (!has_issuer && vk_scope_list_contains(vk_str_c(az->scope), VK_STR("openid")))
+    if (!has_issuer && vk_scope_list_contains(vk_str_c(scope), VK_STR("openid")))
         v[k++] = app->issuer;
     *out = v;
     *n = k;
@@ -381,7 +371,8 @@ static int show_consent(struct vk_app *app, const struct vk_request *rq, struct 
     }
     const char **auds;
     size_t n_auds;
-    rc = consent_audiences(app, rq->arena, az, &auds, &n_auds);
+    rc = vk_oauth_grant_audiences(app, rq->arena, az->scope, az->resources, az->client.resources,
+                                  &auds, &n_auds);
     if (rc != VK_OK)
         return rc;
     struct vk_buf b;
@@ -534,171 +525,23 @@ int vk_ep_authorize(void *appv, const struct vk_request *rq, struct vk_response 
 
 /* --- POST /login -------------------------------------------------------------------------- */
 
-static int start_session(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
-                         const struct vk_user *user, struct vk_session *se)
-{
-    char value[80];
-    vk_str old;
-    memset(se, 0, sizeof *se);
-    /* A new login replaces the browser's previous session (no fixation, no stale rows). */
-    if (vk_cookie_get(rq, app->session_cookie, &old) && old.len <= 128) {
-        uint8_t d[VK_DIGEST_LEN];
-        vk_sha256(old.p, old.len, d);
-        int rc = vk_store_session_delete(app->st, d);
-        if (rc != VK_OK)
-            return rc;
-    }
-    int rc = vk_secret_new(VK_PREFIX_SESSION, value, sizeof value, se->digest);
-    if (rc != VK_OK)
-        return rc;
-    se->user_id = user->id;
-    se->auth_time = rq->now;
-    se->expires_at = rq->now + app->cfg->session_ttl;
-    rc = vk_store_session_put(app->st, se);
-    if (rc == VK_OK)
-        rc = vk_cookie_set(rs, rq->arena, app->session_cookie, value, -1, app->cookie_secure);
-    vk_wipe(value, sizeof value);
-    return rc;
-}
-
 /* A login attempt that passed its limits, on its way to the password check: what the check and
  * everything after it need. Lives in the request arena. */
 struct login {
     struct vk_params ps;
     struct authz az;
-    vk_str username;
-    struct vk_secret pw;
-    struct vk_user user;
-    bool known;   /* the username names a user */
-    bool trusted; /* the browser has a valid device cookie for that user */
-    /* limiter keys (docs/security.md, "Brute force") */
-    vk_str account, pair, net, device;
+    struct vk_signin si;
 };
-
-/* prefix + x + sep + y as a limiter key in arena memory (byte-exact: x may hold any byte). */
-static int limiter_key(struct vk_arena *a, const char *prefix, vk_str x, const char *sep,
-                       vk_str y, vk_str *out)
-{
-    size_t np = strlen(prefix), ns = strlen(sep), n = np + x.len + ns + y.len;
-    char *k = vk_arena_alloc(a, n + 1);
-    *out = VK_STR_NULL;
-    if (k == NULL)
-        return VK_ENOMEM;
-    memcpy(k, prefix, np);
-    if (x.len > 0)
-        memcpy(k + np, x.p, x.len);
-    memcpy(k + np + x.len, sep, ns);
-    if (y.len > 0)
-        memcpy(k + np + x.len + ns, y.p, y.len);
-    k[n] = '\0';
-    *out = (vk_str){k, n};
-    return VK_OK;
-}
 
 /* The login page again, 429 with Retry-After (RFC 6585 §4). */
 static int show_too_many(struct vk_app *app, const struct vk_request *rq, struct vk_response *rs,
                          const struct login *lg, int64_t wait)
 {
-    char *msg = vk_arena_printf(rq->arena,
-                                "Too many sign-in attempts. Try again in %" PRId64 " seconds.",
-                                wait);
-    char *after = vk_arena_printf(rq->arena, "%" PRId64, wait);
-    if (msg == NULL || after == NULL)
-        return VK_ENOMEM;
-    int rc = vk_response_header(rs, rq->arena, "Retry-After", after);
+    const char *msg;
+    int rc = vk_signin_too_many(rq, rs, wait, &msg);
     if (rc != VK_OK)
         return rc;
-    return show_login(app, rq, rs, &lg->ps, &lg->az, 429, msg, lg->username);
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
-}
-
-/* Looks the user up, reads the device cookie and computes the limiter keys. */
-static int login_prepare(struct vk_app *app, const struct vk_request *rq, struct login *lg)
-{
-    char netbuf[VK_ADDR_NET_LEN];
-    vk_str cookie, user_id, dev_id;
-    int rc = vk_store_user_get_by_name(app->st, rq->arena, lg->username, &lg->user);
-    if (rc != VK_OK && rc != VK_ENOTFOUND)
-        return rc;
-    lg->known = rc == VK_OK;
-    lg->trusted = lg->known && app->cfg->device_cookie_ttl > 0 &&
-                  vk_cookie_get(rq, app->device_cookie, &cookie) &&
-                  vk_device_cookie_check(app->device_key, cookie, rq->now,
-                                         app->cfg->device_cookie_ttl, &user_id,
-                                         &dev_id) == VK_OK &&
-                  vk_str_eq(user_id, vk_str_c(lg->user.id));
-    vk_auth_addr_net(vk_oauth_peer(app, rq), netbuf, sizeof netbuf);
-    vk_str net = vk_str_c(netbuf);
-    rc = limiter_key(rq->arena, "u:", lg->username, "", VK_STR_NULL, &lg->account);
-    if (rc == VK_OK)
-        rc = limiter_key(rq->arena, "p:", lg->username, "|", net, &lg->pair);
-    if (rc == VK_OK)
-        rc = limiter_key(rq->arena, "a:", net, "", VK_STR_NULL, &lg->net);
-    if (rc == VK_OK && lg->trusted)
-        rc = limiter_key(rq->arena, "d:", dev_id, "", VK_STR_NULL, &lg->device);
-    return rc;
-}
-
-/* How long this attempt must still wait (0: check the password). The policy (docs/security.md):
- * a browser with a valid device cookie for this user is charged to that cookie alone; any other
- * browser to the account (a short delay), the account and network (the lockout) and the network.
- * Successful logins are limited per account and per network whoever sends them. */
-static int64_t login_wait(struct vk_app *app, const struct vk_request *rq, const struct login *lg)
-{
-    const struct vk_login_limits *ll = &app->login_limits;
-    int64_t w = max64(vk_auth_limiter_wait(ll->ok, lg->account, rq->now),
-                      vk_auth_limiter_wait(ll->ok_addr, lg->net, rq->now));
-    if (lg->trusted)
-        return max64(w, vk_auth_limiter_wait(ll->device, lg->device, rq->now));
-    w = max64(w, vk_auth_limiter_wait(ll->account, lg->account, rq->now));
-    w = max64(w, vk_auth_limiter_wait(ll->pair, lg->pair, rq->now));
-    return max64(w, vk_auth_limiter_wait(ll->addr, lg->net, rq->now));
-}
-
-/* Charges a failed password. A key that cannot be recorded (its window full of entries that
- * are limiting) is never refused for it: the network is charged in full instead. */
-static void login_failed(struct vk_app *app, const struct vk_request *rq, const struct login *lg)
-{
-    const struct vk_login_limits *ll = &app->login_limits;
-    bool recorded = true;
-    if (lg->trusted) {
-        recorded = vk_auth_limiter_hit(ll->device, lg->device, rq->now);
-        if (!recorded)
-            vk_auth_limiter_penalize(ll->addr, lg->net, rq->now);
-        return;
-    }
-    recorded &= vk_auth_limiter_hit(ll->account, lg->account, rq->now);
-    recorded &= vk_auth_limiter_hit(ll->pair, lg->pair, rq->now);
-    if (recorded)
-        vk_auth_limiter_hit(ll->addr, lg->net, rq->now);
-    else
-        vk_auth_limiter_penalize(ll->addr, lg->net, rq->now);
-}
-
-/* After the right password: counts the success, forgets this browser's failures (never the
- * account's: the owner signing in must not hand a guesser elsewhere fresh attempts) and gives the
- * browser a fresh device cookie. */
-static int login_succeeded(struct vk_app *app, const struct vk_request *rq,
-                           struct vk_response *rs, const struct login *lg)
-{
-    const struct vk_login_limits *ll = &app->login_limits;
-    vk_auth_limiter_hit(ll->ok, lg->account, rq->now);
-    vk_auth_limiter_hit(ll->ok_addr, lg->net, rq->now);
-    vk_auth_limiter_reset(ll->pair, lg->pair);
-    if (lg->trusted)
-        vk_auth_limiter_reset(ll->device, lg->device);
-    if (app->cfg->device_cookie_ttl <= 0)
-        return VK_OK;
-    char dc[VK_DEVICE_COOKIE_MAX];
-    int rc = vk_device_cookie_make(app->device_key, lg->user.id, rq->now, dc, sizeof dc);
-    if (rc == VK_OK)
-        rc = vk_cookie_set(rs, rq->arena, app->device_cookie, dc,
-                           (long)app->cfg->device_cookie_ttl, app->cookie_secure);
-    return rc;
+    return show_login(app, rq, rs, &lg->ps, &lg->az, 429, msg, lg->si.username);
 }
 
 /* The password check and what follows it: the limiter bookkeeping, a stronger hash when the
@@ -712,48 +555,30 @@ static int login_deferred(void *appv, const struct vk_request *rq, struct vk_res
     struct vk_app *app = appv;
     struct login *lg = arg;
     struct vk_session se;
+    bool ok;
     rs->log_client = lg->az.client.id;
     /* Again, now: attempts that queued together must not all pass one earlier check. */
-    int64_t wait = login_wait(app, rq, lg);
+    int64_t wait = vk_signin_wait(app, rq, &lg->si);
     if (wait > 0)
         return show_too_many(app, rq, rs, lg, wait);
-    bool ok = false;
-    if (lg->known && lg->pw.len <= VK_PASSWORD_MAX_LEN)
-        ok = vk_password_verify(lg->user.password_hash, lg->pw);
-    else /* unknown user or over-long password: the same work, so the time tells nothing */
-        vk_password_dummy_verify(lg->pw);
-    if (!ok) {
-        login_failed(app, rq, lg);
-        /* Never the typed username: people type passwords into that field. */
-        vk_log_info("event=login.failed user_id=%s device=%s peer=%s",
-                    lg->known ? lg->user.id : "-", lg->trusted ? "trusted" : "-",
-                    vk_oauth_peer(app, rq));
-        return show_login(app, rq, rs, &lg->ps, &lg->az, 400, "Invalid username or password.",
-                          lg->username);
-    }
-    int rc = login_succeeded(app, rq, rs, lg);
+    int rc = vk_signin_verify(app, rq, rs, &lg->si, "login", true, &ok);
     if (rc != VK_OK)
         return rc;
-    if (vk_password_needs_rehash(lg->user.password_hash)) {
-        /* The parameters were raised since this hash was made: store a stronger one. */
-        char hash[VK_PASSWORD_HASH_MAX];
-        if (vk_password_hash(lg->pw, hash, sizeof hash) == VK_OK &&
-            vk_store_user_upgrade_hash(app->st, lg->user.id, lg->user.password_hash, hash) == VK_OK)
-            vk_log_info("event=password.rehashed user_id=%s", lg->user.id);
-        vk_wipe(hash, sizeof hash);
-    }
-    rc = start_session(app, rq, rs, &lg->user, &se);
+    if (!ok)
+        return show_login(app, rq, rs, &lg->ps, &lg->az, 400, "Invalid username or password.",
+                          lg->si.username);
+    rc = vk_oauth_session_start(app, rq, rs, &lg->si.user, &se);
     if (rc != VK_OK)
         return unavailable(app, rq, rs, &lg->az, rc); /* the redirect URI is validated */
-    vk_log_info("event=login.ok user_id=%s client=%s", lg->user.id, lg->az.client.id);
-    return proceed(app, rq, rs, &lg->ps, &lg->az, &se, &lg->user, false);
+    vk_log_info("event=login.ok user_id=%s client=%s", lg->si.user.id, lg->az.client.id);
+    return proceed(app, rq, rs, &lg->ps, &lg->az, &se, &lg->si.user, false);
 }
 
 int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
 {
     struct vk_app *app = appv;
     struct vk_oauth_err oe = {0};
-    vk_str password;
+    vk_str username, password, next;
     bool bad;
     struct login *lg = vk_arena_alloc(rq->arena, sizeof *lg);
     if (lg == NULL)
@@ -768,23 +593,26 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
         return vk_oauth_html_error(rq, rs, 403, "Sign-in failed",
                                    "The sign-in form has expired or did not come from this "
                                    "site. Go back to the application and start again.");
+    /* The account page's login form: it carries no authorization request, and returns there. */
+    if (vk_params_get(&lg->ps, "next", &next) > 0)
+        return vk_account_login(app, rq, rs, &lg->ps);
     enum verdict v = validate(app, rq, &lg->ps, &lg->az, &oe, &rc);
     if (rc != VK_OK)
         return unavailable_page(rq, rs, rc);
     if (v != V_OK)
         return handle_invalid(app, rq, rs, v, &lg->az, &oe);
     rs->log_client = lg->az.client.id;
-    vk_params_get(&lg->ps, "username", &lg->username);
+    vk_params_get(&lg->ps, "username", &username);
     vk_params_get(&lg->ps, "password", &password);
-    if (lg->username.len == 0 || password.len == 0 || lg->username.len > 64)
+    if (username.len == 0 || password.len == 0 || username.len > 64)
         return show_login(app, rq, rs, &lg->ps, &lg->az, 400, "Enter your username and password.",
-                          lg->username.len <= 64 ? lg->username : VK_STR_NULL);
-    lg->pw = (struct vk_secret){password.p, password.len};
+                          username.len <= 64 ? username : VK_STR_NULL);
     /* The same answer whether or not the account exists. */
-    rc = login_prepare(app, rq, lg);
+    rc = vk_signin_prepare(app, rq, username, (struct vk_secret){password.p, password.len},
+                           &lg->si);
     if (rc != VK_OK)
         return unavailable(app, rq, rs, &lg->az, rc);
-    int64_t wait = login_wait(app, rq, lg);
+    int64_t wait = vk_signin_wait(app, rq, &lg->si);
     if (wait > 0)
         return show_too_many(app, rq, rs, lg, wait);
     /* The password is checked on the deferred-work pool; when the pool is full, the answer is
@@ -792,7 +620,7 @@ int vk_ep_login(void *appv, const struct vk_request *rq, struct vk_response *rs)
     rc = vk_response_header(rs, rq->arena, "Retry-After", "2");
     if (rc == VK_OK)
         rc = show_login(app, rq, rs, &lg->ps, &lg->az, 503,
-                        "The server is busy. Try again in a few seconds.", lg->username);
+                        "The server is busy. Try again in a few seconds.", lg->si.username);
     if (rc != VK_OK)
         return rc;
     vk_response_defer(rs, login_deferred, lg);

@@ -78,6 +78,9 @@ static json_t *common_metadata(const struct vk_app *app)
     json_object_set_new(m, "end_session_endpoint", url(iss, "/logout"));
     json_object_set_new(m, "introspection_endpoint", url(iss, "/introspect"));
     json_object_set_new(m, "revocation_endpoint", url(iss, "/revoke"));
+    /* draft-emelia-oauth-authorization-management-uri: where users see and revoke the access
+     * they gave clients (the account page). */
+    json_object_set_new(m, "authorization_management_uri", url(iss, "/account"));
     json_object_set_new(m, "scopes_supported", strings(scopes));
     json_object_set_new(m, "response_types_supported", strings(response_types));
     json_object_set_new(m, "response_modes_supported", strings(response_modes));

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "auth/session.h"
 #include "base/b64url.h"
 #include "http/cookie.h"
 #include "ui/ui.h"
@@ -59,9 +60,21 @@ int vk_oauth_session(struct vk_app *app, const struct vk_request *rq, struct vk_
     if (rc != VK_OK)
         return rc;
     rc = vk_store_user_get(app->st, rq->arena, vk_str_c(se->user_id), user);
-    if (rc != VK_OK)
+    if (rc != VK_OK) {
         memset(se, 0, sizeof *se);
-    return rc;
+        return rc;
+    }
+    /* "Last seen" for the account page, written at most once per interval per session (the
+     * store re-checks, so concurrent requests write once); a failure here costs only that. */
+    if (rq->now - se->last_seen >= VK_SESSION_TOUCH_INTERVAL) {
+        char addr[VK_SESSION_ADDR_MAX];
+        vk_session_addr_coarse(vk_oauth_peer(app, rq), addr, sizeof addr);
+        if (vk_store_session_touch(app->st, d, rq->now, addr, VK_SESSION_TOUCH_INTERVAL) == VK_OK) {
+            se->last_seen = rq->now;
+            se->address = vk_arena_strdup(rq->arena, vk_str_c(addr));
+        }
+    }
+    return VK_OK;
 }
 
 /* --- CSRF ----------------------------------------------------------------------------------- */

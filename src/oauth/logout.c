@@ -138,12 +138,15 @@ int vk_ep_logout(void *appv, const struct vk_request *rq, struct vk_response *rs
         if (!hinted && !confirmed)
             return ask(app, rq, rs, client_id, target, state);
     }
+    bool had_session = rc == VK_OK;
     if (vk_cookie_get(rq, app->session_cookie, &cookie) && cookie.len <= 128) {
         uint8_t d[VK_DIGEST_LEN];
         vk_sha256(cookie.p, cookie.len, d);
         rc = vk_store_session_delete(app->st, d);
         if (rc != VK_OK)
             return rc;
+        if (had_session)
+            vk_oauth_session_ended(app, user.id, se.handle, "logout");
     }
     rc = vk_cookie_set(rs, rq->arena, app->session_cookie, "", 0, app->cookie_secure);
     if (rc != VK_OK)

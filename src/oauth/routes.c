@@ -17,6 +17,7 @@ static const struct vk_route routes[] = {
     {"/consent", VK_METHOD_POST, vk_ep_consent, "consent", 0},
     {"/userinfo", VK_METHOD_GET | VK_METHOD_POST, vk_ep_userinfo, "userinfo", 1},
     {"/logout", VK_METHOD_GET | VK_METHOD_POST, vk_ep_logout, "logout", 0},
+    {"/account", VK_METHOD_GET | VK_METHOD_POST, vk_ep_account, "account", 0},
     {"/healthz", VK_METHOD_GET, vk_ep_health, "healthz", 0},
     {"/metrics", VK_METHOD_GET, vk_ep_metrics, "metrics", 0},
 };

@@ -86,6 +86,16 @@ enum stmt_id {
     S_PURGE_EVENTS,
     S_PURGE_EVENTS_CAP,
     S_PURGE_GRACE,
+    S_ACCOUNT_SESSIONS,
+    S_ACCOUNT_SESSION_TOUCH,
+    S_ACCOUNT_SESSION_END,
+    S_ACCOUNT_SESSIONS_END_OTHERS,
+    S_ACCOUNT_GRANTS,
+    S_ACCOUNT_CONSENTS,
+    S_ACCOUNT_CLIENT_GRANTS,
+    S_ACCOUNT_CLIENT_CODES_SPEND,
+    S_ACCOUNT_CONSENT_DELETE,
+    S_ACCOUNT_CHANGE_PASSWORD,
     S_COUNT
 };
 
@@ -147,14 +157,16 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_USER_GRANTS] = "SELECT id FROM grants WHERE user_id = ? AND revoked_at = 0",
     [S_USER_SESSIONS_DELETE] = "DELETE FROM sessions WHERE user_id = ?",
     [S_USER_CODES_SPEND] = "UPDATE codes SET used_at = ? WHERE user_id = ? AND used_at = 0",
-    [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at) "
-                      "VALUES (?,?,?,?)",
+    /* a session without a handle gets a random one (the caller usually makes its own) */
+    [S_SESSION_PUT] = "INSERT INTO sessions (digest, user_id, auth_time, expires_at, handle, "
+                      "user_agent, address, last_seen) VALUES (?1,?2,?3,?4,"
+                      "COALESCE(?5, lower(hex(randomblob(16)))),?6,?7,?8)",
     /* the user's sessions beyond the newest ?3 others than ?2 (the one just started) */
     [S_SESSION_TRIM] = "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions "
                        "WHERE user_id = ?1 AND digest != ?2 ORDER BY auth_time DESC, "
                        "expires_at DESC LIMIT -1 OFFSET ?3)",
-    [S_SESSION_GET] = "SELECT user_id, auth_time, expires_at FROM sessions WHERE digest = ? "
-                      "AND expires_at > ?",
+    [S_SESSION_GET] = "SELECT user_id, auth_time, expires_at, handle, user_agent, address, "
+                      "last_seen FROM sessions WHERE digest = ? AND expires_at > ?",
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE digest = ?",
     [S_CONSENT_GET] = "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
     [S_CONSENT_PUT] = "INSERT INTO consents (user_id, client_id, scope, created_at) "
@@ -219,6 +231,35 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_GRACE] = "UPDATE refresh_tokens SET grace_blob = NULL, grace_until_ms = 0 WHERE "
                       "digest IN (SELECT digest FROM refresh_tokens WHERE grace_blob IS NOT NULL "
                       "AND grace_until_ms < ?1 LIMIT ?2)",
+    /* --- the account page: every statement is bound to the user it acts for --- */
+    [S_ACCOUNT_SESSIONS] = "SELECT digest, user_id, auth_time, expires_at, handle, user_agent, "
+                           "address, last_seen FROM sessions WHERE user_id = ?1 AND "
+                           "expires_at > ?2 ORDER BY auth_time DESC, handle",
+    [S_ACCOUNT_SESSION_TOUCH] = "UPDATE sessions SET last_seen = ?2, address = ?3 WHERE "
+                                "digest = ?1 AND last_seen <= ?2 - ?4",
+    [S_ACCOUNT_SESSION_END] = "DELETE FROM sessions WHERE user_id = ?1 AND handle = ?2",
+    [S_ACCOUNT_SESSIONS_END_OTHERS] = "DELETE FROM sessions WHERE user_id = ?1 AND digest != ?2 "
+                                      "RETURNING handle",
+    /* live: not revoked, the family not ended, and something still usable in it (an unused
+     * unexpired refresh token, or an access token not yet expired) */
+    [S_ACCOUNT_GRANTS] = "SELECT g.id, g.client_id, COALESCE(c.name, ''), g.scope, g.resources, "
+                         "g.created_at, COALESCE((SELECT MAX(r.created_at) FROM refresh_tokens r "
+                         "WHERE r.grant_id = g.id), g.created_at) FROM grants g LEFT JOIN "
+                         "clients c ON c.id = g.client_id WHERE g.user_id = ?1 AND "
+                         "g.revoked_at = 0 AND g.expires_at > ?2 AND (g.access_exp > ?2 OR "
+                         "EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND "
+                         "((r.used_at = 0 AND r.expires_at > ?2) OR r.access_exp > ?2))) "
+                         "ORDER BY g.created_at DESC, g.id LIMIT ?3",
+    [S_ACCOUNT_CONSENTS] = "SELECT k.client_id, COALESCE(c.name, ''), k.scope, k.created_at "
+                           "FROM consents k LEFT JOIN clients c ON c.id = k.client_id WHERE "
+                           "k.user_id = ? ORDER BY k.client_id",
+    [S_ACCOUNT_CLIENT_GRANTS] = "SELECT id FROM grants WHERE user_id = ? AND client_id = ? AND "
+                                "revoked_at = 0",
+    [S_ACCOUNT_CLIENT_CODES_SPEND] = "UPDATE codes SET used_at = ? WHERE user_id = ? AND "
+                                     "client_id = ? AND used_at = 0",
+    [S_ACCOUNT_CONSENT_DELETE] = "DELETE FROM consents WHERE user_id = ? AND client_id = ?",
+    [S_ACCOUNT_CHANGE_PASSWORD] = "UPDATE users SET password_hash = ?, password_changed_at = ? "
+                                  "WHERE id = ? AND password_hash = ?",
 };
 
 struct sqlite_store {
@@ -1019,8 +1060,8 @@ static int s_grant_revoke(struct vk_store *s, const char *id, int64_t now)
     return sq_tx_end(c, grant_revoke_tx(c, id, now));
 }
 
-/* Revokes every live grant of a user and ends the user's sessions (inside a transaction). */
-static int user_revoke_all_tx(struct sq_conn *c, const char *user_id, int64_t now)
+/* Revokes every live grant of a user (inside a transaction). */
+static int user_grants_revoke_tx(struct sq_conn *c, const char *user_id, int64_t now)
 {
     struct vk_arena a;
     vk_arena_init(&a, 4 * 1024 * 1024);
@@ -1047,23 +1088,35 @@ static int user_revoke_all_tx(struct sq_conn *c, const char *user_id, int64_t no
     for (size_t i = 0; rc == VK_OK && i < n; i++)
         rc = grant_revoke_tx(c, ids[i], now);
     vk_arena_clear(&a);
+    return rc;
+}
+
+/* Spends the user's codes not yet redeemed (inside a transaction): redeeming one later counts as
+ * a replay and revokes whatever it would have started. */
+static int user_codes_spend_tx(struct sq_conn *c, const char *user_id, int64_t now)
+{
+    sqlite3_stmt *st = sq_stmt(c, S_USER_CODES_SPEND);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_int64(st, 1, now);
+    sq_bind_text(st, 2, user_id);
+    return sq_step_done(st);
+}
+
+/* Revokes every live grant of a user, ends the user's sessions and spends the user's pending
+ * codes (inside a transaction). */
+static int user_revoke_all_tx(struct sq_conn *c, const char *user_id, int64_t now)
+{
+    int rc = user_grants_revoke_tx(c, user_id, now);
     if (rc == VK_OK) {
-        st = sq_stmt(c, S_USER_SESSIONS_DELETE);
+        sqlite3_stmt *st = sq_stmt(c, S_USER_SESSIONS_DELETE);
         if (st == NULL)
             return VK_ESTORE;
         sq_bind_text(st, 1, user_id);
         rc = sq_step_done(st);
     }
-    /* Codes not yet redeemed are spent too: redeeming one later counts as a replay and revokes
-     * whatever it would have started. */
-    if (rc == VK_OK) {
-        st = sq_stmt(c, S_USER_CODES_SPEND);
-        if (st == NULL)
-            return VK_ESTORE;
-        sqlite3_bind_int64(st, 1, now);
-        sq_bind_text(st, 2, user_id);
-        rc = sq_step_done(st);
-    }
+    if (rc == VK_OK)
+        rc = user_codes_spend_tx(c, user_id, now);
     return rc;
 }
 
@@ -1167,6 +1220,10 @@ static int s_session_put(struct vk_store *s, const struct vk_session *se)
     sq_bind_text(st, 2, se->user_id);
     sqlite3_bind_int64(st, 3, se->auth_time);
     sqlite3_bind_int64(st, 4, se->expires_at);
+    sq_bind_text(st, 5, se->handle != NULL && se->handle[0] != '\0' ? se->handle : NULL);
+    sq_bind_text(st, 6, se->user_agent != NULL ? se->user_agent : "");
+    sq_bind_text(st, 7, se->address != NULL ? se->address : "");
+    sqlite3_bind_int64(st, 8, se->last_seen != 0 ? se->last_seen : se->auth_time);
     rc = sq_step_done(st);
     /* A login flood (the user's own scripts, or someone who has the password) must not grow the
      * table: beyond the cap, the user's oldest sessions end. */
@@ -1186,6 +1243,10 @@ static int read_session(struct vk_arena *a, sqlite3_stmt *st, void *row)
     out->user_id = sq_col_text(a, st, 0, &oom);
     out->auth_time = sqlite3_column_int64(st, 1);
     out->expires_at = sqlite3_column_int64(st, 2);
+    out->handle = sq_col_text(a, st, 3, &oom);
+    out->user_agent = sq_col_text(a, st, 4, &oom);
+    out->address = sq_col_text(a, st, 5, &oom);
+    out->last_seen = sqlite3_column_int64(st, 6);
     return oom ? VK_ENOMEM : VK_OK;
 }
 
@@ -1496,6 +1557,285 @@ static int s_secret_get_or_create(struct vk_store *s, const char *name,
     return VK_ESTORE;
 }
 
+/* --- the account page (oauth/account.c) ------------------------------------------------------
+ * Every statement here names the user it acts for in its WHERE clause, so an id from a form can
+ * only ever reach that user's own rows. */
+
+static int read_session_row(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_session *out = row;
+    int oom = 0;
+    if (sqlite3_column_bytes(st, 0) == VK_DIGEST_LEN)
+        memcpy(out->digest, sqlite3_column_blob(st, 0), VK_DIGEST_LEN);
+    out->user_id = sq_col_text(a, st, 1, &oom);
+    out->auth_time = sqlite3_column_int64(st, 2);
+    out->expires_at = sqlite3_column_int64(st, 3);
+    out->handle = sq_col_text(a, st, 4, &oom);
+    out->user_agent = sq_col_text(a, st, 5, &oom);
+    out->address = sq_col_text(a, st, 6, &oom);
+    out->last_seen = sqlite3_column_int64(st, 7);
+    return oom ? VK_ENOMEM : VK_OK;
+}
+
+static int s_session_list(struct vk_store *s, struct vk_arena *a, const char *user_id,
+                          int64_t now, struct vk_session_list *out)
+{
+    CONN_OR_FAIL(s, c);
+    out->v = NULL;
+    out->n = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_SESSIONS);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sq_get_all(st, a, read_session_row, sizeof *out->v, (void **)&out->v, &out->n);
+    if (rc != VK_OK)
+        out->n = 0;
+    return rc;
+}
+
+static int s_session_touch(struct vk_store *s, const uint8_t digest[VK_DIGEST_LEN], int64_t now,
+                           const char *address, int64_t interval)
+{
+    CONN_OR_FAIL(s, c);
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_SESSION_TOUCH);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_blob(st, 1, digest, VK_DIGEST_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sq_bind_text(st, 3, address != NULL ? address : "");
+    sqlite3_bind_int64(st, 4, interval);
+    return sq_note_write(c, sq_step_done(st));
+}
+
+static int s_session_end(struct vk_store *s, const char *user_id, const char *handle)
+{
+    CONN_OR_FAIL(s, c);
+    if (handle == NULL || handle[0] == '\0')
+        return VK_ENOTFOUND;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_SESSION_END);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    sq_bind_text(st, 2, handle);
+    int rc = sq_note_write(c, sq_step_done(st));
+    if (rc == VK_OK && sqlite3_changes(c->db) == 0)
+        rc = VK_ENOTFOUND;
+    return rc;
+}
+
+/* Deletes the user's sessions other than `keep` (inside a transaction), collecting their
+ * handles. Every row is stepped even when the arena is full: the DELETE must complete. */
+static int sessions_end_others_tx(struct sq_conn *c, struct vk_arena *a, const char *user_id,
+                                  const uint8_t keep[VK_DIGEST_LEN], struct vk_handle_list *ended)
+{
+    ended->v = NULL;
+    ended->n = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_SESSIONS_END_OTHERS);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    sqlite3_bind_blob(st, 2, keep, VK_DIGEST_LEN, SQLITE_STATIC);
+    size_t cap = 0;
+    int rc = VK_OK, r, oom = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char **nv = oom ? NULL : vk_arena_grow(a, ended->v, ended->n, &cap, sizeof *nv);
+        if (nv == NULL) {
+            oom = 1;
+            continue;
+        }
+        ended->v = nv;
+        ended->v[ended->n] = sq_col_text(a, st, 0, &oom);
+        if (!oom)
+            ended->n++;
+    }
+    if (r != SQLITE_DONE)
+        rc = VK_ESTORE;
+    else if (oom)
+        rc = VK_ENOMEM;
+    sq_finish(st);
+    return rc;
+}
+
+static int s_session_end_others(struct vk_store *s, struct vk_arena *a, const char *user_id,
+                                const uint8_t keep[VK_DIGEST_LEN], struct vk_handle_list *ended)
+{
+    CONN_OR_FAIL(s, c);
+    ended->v = NULL;
+    ended->n = 0;
+    int rc = sq_tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    rc = sq_tx_end(c, sessions_end_others_tx(c, a, user_id, keep, ended));
+    if (rc != VK_OK)
+        ended->n = 0;
+    return rc;
+}
+
+static int read_user_grant(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_user_grant *g = row;
+    int oom = 0;
+    g->id = sq_col_text(a, st, 0, &oom);
+    g->client_id = sq_col_text(a, st, 1, &oom);
+    g->client_name = sq_col_text(a, st, 2, &oom);
+    g->scope = sq_col_text(a, st, 3, &oom);
+    g->resources = sq_col_text(a, st, 4, &oom);
+    g->created_at = sqlite3_column_int64(st, 5);
+    g->last_used = sqlite3_column_int64(st, 6);
+    return oom ? VK_ENOMEM : VK_OK;
+}
+
+static int s_user_grants(struct vk_store *s, struct vk_arena *a, const char *user_id, int64_t now,
+                         struct vk_user_grant_list *out)
+{
+    CONN_OR_FAIL(s, c);
+    out->v = NULL;
+    out->n = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_GRANTS);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int(st, 3, VK_STORE_ACCOUNT_GRANTS_MAX);
+    int rc = sq_get_all(st, a, read_user_grant, sizeof *out->v, (void **)&out->v, &out->n);
+    if (rc != VK_OK)
+        out->n = 0;
+    return rc;
+}
+
+static int read_consent(struct vk_arena *a, sqlite3_stmt *st, void *row)
+{
+    struct vk_consent *k = row;
+    int oom = 0;
+    k->client_id = sq_col_text(a, st, 0, &oom);
+    k->client_name = sq_col_text(a, st, 1, &oom);
+    k->scope = sq_col_text(a, st, 2, &oom);
+    k->created_at = sqlite3_column_int64(st, 3);
+    return oom ? VK_ENOMEM : VK_OK;
+}
+
+static int s_consent_list(struct vk_store *s, struct vk_arena *a, const char *user_id,
+                          struct vk_consent_list *out)
+{
+    CONN_OR_FAIL(s, c);
+    out->v = NULL;
+    out->n = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_CONSENTS);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    int rc = sq_get_all(st, a, read_consent, sizeof *out->v, (void **)&out->v, &out->n);
+    if (rc != VK_OK)
+        out->n = 0;
+    return rc;
+}
+
+/* Revokes the user's grants to one client, spends their pending codes and forgets the consent
+ * (inside a transaction); *changed counts what was there to take back. */
+static int user_client_revoke_tx(struct sq_conn *c, const char *user_id, const char *client_id,
+                                 int64_t now, int *n_grants, int *changed)
+{
+    struct vk_arena a;
+    vk_arena_init(&a, 4 * 1024 * 1024);
+    const char **ids = NULL;
+    size_t n = 0;
+    *n_grants = 0;
+    *changed = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_CLIENT_GRANTS);
+    if (st == NULL) {
+        vk_arena_clear(&a);
+        return VK_ESTORE;
+    }
+    sq_bind_text(st, 1, user_id);
+    sq_bind_text(st, 2, client_id);
+    int rc = sq_get_all(st, &a, read_text0, sizeof *ids, (void **)&ids, &n);
+    for (size_t i = 0; rc == VK_OK && i < n; i++)
+        rc = grant_revoke_tx(c, ids[i], now);
+    vk_arena_clear(&a);
+    if (rc != VK_OK)
+        return rc;
+    *n_grants = (int)n;
+    *changed = (int)n;
+    /* A code issued before the removal and redeemed after it would start a new grant. */
+    st = sq_stmt(c, S_ACCOUNT_CLIENT_CODES_SPEND);
+    if (st == NULL)
+        return VK_ESTORE;
+    sqlite3_bind_int64(st, 1, now);
+    sq_bind_text(st, 2, user_id);
+    sq_bind_text(st, 3, client_id);
+    rc = sq_step_done(st);
+    if (rc != VK_OK)
+        return rc;
+    *changed += sqlite3_changes(c->db);
+    st = sq_stmt(c, S_ACCOUNT_CONSENT_DELETE);
+    if (st == NULL)
+        return VK_ESTORE;
+    sq_bind_text(st, 1, user_id);
+    sq_bind_text(st, 2, client_id);
+    rc = sq_step_done(st);
+    if (rc == VK_OK)
+        *changed += sqlite3_changes(c->db);
+    return rc;
+}
+
+static int s_user_client_revoke(struct vk_store *s, const char *user_id, const char *client_id,
+                                int64_t now, int *n_grants)
+{
+    CONN_OR_FAIL(s, c);
+    int changed = 0;
+    *n_grants = 0;
+    if (user_id == NULL || client_id == NULL || user_id[0] == '\0')
+        return VK_ENOTFOUND;
+    int rc = sq_tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    rc = user_client_revoke_tx(c, user_id, client_id, now, n_grants, &changed);
+    if (rc == VK_OK && changed == 0)
+        rc = VK_ENOTFOUND; /* rolled back: nothing was there */
+    rc = sq_tx_end(c, rc);
+    if (rc != VK_OK)
+        *n_grants = 0;
+    return rc;
+}
+
+static int s_user_change_password(struct vk_store *s, struct vk_arena *a, const char *user_id,
+                                  const char *old_hash, const char *new_hash,
+                                  const uint8_t keep[VK_DIGEST_LEN], int64_t now,
+                                  struct vk_handle_list *ended)
+{
+    CONN_OR_FAIL(s, c);
+    ended->v = NULL;
+    ended->n = 0;
+    sqlite3_stmt *st = sq_stmt(c, S_ACCOUNT_CHANGE_PASSWORD);
+    if (st == NULL)
+        return VK_ESTORE;
+    int rc = sq_tx_begin(c);
+    if (rc != VK_OK)
+        return rc;
+    sq_bind_text(st, 1, new_hash);
+    sqlite3_bind_int64(st, 2, now);
+    sq_bind_text(st, 3, user_id);
+    sq_bind_text(st, 4, old_hash);
+    rc = sq_step_done(st);
+    /* Changed meanwhile (another change, `user passwd`) or the user was removed: the other
+     * change wins and nothing is written. */
+    if (rc == VK_OK && sqlite3_changes(c->db) == 0)
+        rc = VK_EEXIST;
+    /* RFC 9700 §4.14.2: a password change revokes refresh tokens; as `user passwd`, everything
+     * but the session the change was made from. */
+    if (rc == VK_OK)
+        rc = user_grants_revoke_tx(c, user_id, now);
+    if (rc == VK_OK)
+        rc = user_codes_spend_tx(c, user_id, now);
+    if (rc == VK_OK)
+        rc = sessions_end_others_tx(c, a, user_id, keep, ended);
+    rc = sq_tx_end(c, rc);
+    if (rc != VK_OK)
+        ended->n = 0;
+    return rc;
+}
+
 const struct vk_store_ops vk_store_sqlite = {
     .name = "sqlite",
     .open = s_open,
@@ -1538,4 +1878,12 @@ const struct vk_store_ops vk_store_sqlite = {
     .refresh_rotate = s_refresh_rotate,
     .secret_get_or_create = s_secret_get_or_create,
     .health = s_health,
+    .session_list = s_session_list,
+    .session_touch = s_session_touch,
+    .session_end = s_session_end,
+    .session_end_others = s_session_end_others,
+    .user_grants = s_user_grants,
+    .consent_list = s_consent_list,
+    .user_client_revoke = s_user_client_revoke,
+    .user_change_password = s_user_change_password,
 };

@@ -234,3 +234,54 @@ int vk_store_health(struct vk_store *st, struct vk_store_health *out)
 {
     return st->ops->health(st, out);
 }
+
+/* --- the account page ---------------------------------------------------------------------- */
+
+int vk_store_session_list(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                          int64_t now, struct vk_session_list *out)
+{
+    return st->ops->session_list(st, a, user_id, now, out);
+}
+
+int vk_store_session_touch(struct vk_store *st, const uint8_t digest[VK_DIGEST_LEN], int64_t now,
+                           const char *address, int64_t interval)
+{
+    return st->ops->session_touch(st, digest, now, address, interval);
+}
+
+int vk_store_session_end(struct vk_store *st, const char *user_id, const char *handle)
+{
+    return st->ops->session_end(st, user_id, handle);
+}
+
+int vk_store_session_end_others(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                                const uint8_t keep[VK_DIGEST_LEN], struct vk_handle_list *ended)
+{
+    return st->ops->session_end_others(st, a, user_id, keep, ended);
+}
+
+int vk_store_user_grants(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                         int64_t now, struct vk_user_grant_list *out)
+{
+    return st->ops->user_grants(st, a, user_id, now, out);
+}
+
+int vk_store_consent_list(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                          struct vk_consent_list *out)
+{
+    return st->ops->consent_list(st, a, user_id, out);
+}
+
+int vk_store_user_client_revoke(struct vk_store *st, const char *user_id, const char *client_id,
+                                int64_t now, int *n_grants)
+{
+    return st->ops->user_client_revoke(st, user_id, client_id, now, n_grants);
+}
+
+int vk_store_user_change_password(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                                  const char *old_hash, const char *new_hash,
+                                  const uint8_t keep[VK_DIGEST_LEN], int64_t now,
+                                  struct vk_handle_list *ended)
+{
+    return st->ops->user_change_password(st, a, user_id, old_hash, new_hash, keep, now, ended);
+}

@@ -82,12 +82,59 @@ struct vk_user_list {
     size_t n;
 };
 
-/* A browser login session. The cookie value is a secret; only its digest is stored. */
+/* A browser login session. The cookie value is a secret; only its digest is stored. The rest is
+ * what the account page shows the user about it, never a secret. */
 struct vk_session {
     uint8_t digest[VK_DIGEST_LEN];
     const char *user_id;
     int64_t auth_time;
     int64_t expires_at;
+    const char *handle;     /* random public id naming the session in forms; NULL at session_put:
+                               the store makes one */
+    const char *user_agent; /* coarse: "Firefox on Linux" (auth/session.c), never the header */
+    const char *address;    /* the client's network: a.b.c.0/24 or x:y:z::/48 */
+    int64_t last_seen;      /* 0 at session_put: auth_time */
+};
+
+struct vk_session_list {
+    struct vk_session *v;
+    size_t n;
+};
+
+/* Public ids of sessions (vk_session.handle) that an operation ended. */
+struct vk_handle_list {
+    const char **v;
+    size_t n;
+};
+
+/* A live grant of a user as the account page shows it: the client's name ("" once the client
+ * was removed) and when the grant was last used (its newest refresh token, else its start). */
+struct vk_user_grant {
+    const char *id;
+    const char *client_id;
+    const char *client_name;
+    const char *scope;
+    const char *resources;
+    int64_t created_at;
+    int64_t last_used;
+};
+
+struct vk_user_grant_list {
+    struct vk_user_grant *v;
+    size_t n;
+};
+
+/* A remembered consent (user, client): the scope set approved and when it was last given. */
+struct vk_consent {
+    const char *client_id;
+    const char *client_name; /* "" once the client was removed */
+    const char *scope;
+    int64_t created_at;
+};
+
+struct vk_consent_list {
+    struct vk_consent *v;
+    size_t n;
 };
 
 /* An authorization code (RFC 6749 §4.1.2), stored by digest, single use, bound to everything
@@ -152,6 +199,9 @@ struct vk_client_list {
 /* Spent refresh tokens kept per family, newest first, for reuse detection (RFC 9700 §4.14.2):
  * older ones go once the access token issued with them has expired. */
 #define VK_STORE_SPENT_REFRESH_PER_GRANT 100
+/* Live grants user_grants returns at most (the newest): every code flow starts a grant, so a
+ * script can give one user any number, and one page must stay bounded. */
+#define VK_STORE_ACCOUNT_GRANTS_MAX 1000
 
 struct vk_store_retention {
     int64_t codes_after_expiry;  /* seconds a code is kept past its expiry (a late replay is
@@ -287,6 +337,42 @@ struct vk_store_ops {
                           int64_t grace_until_ms, const struct vk_refresh *next, const char *jti,
                           int64_t jti_exp);
 
+    /* The account page (oauth/account.c). Every operation names the user: nothing here can reach
+     * another user's rows, whatever id a form carries. */
+    /* The user's live sessions (expires_at > now), newest sign-in first. */
+    int (*session_list)(struct vk_store *st, struct vk_arena *a, const char *user_id, int64_t now,
+                        struct vk_session_list *out);
+    /* Records that the session was seen at `now` from `address`, only if it was last seen at or
+     * before now - interval: at most one write per interval per session. */
+    int (*session_touch)(struct vk_store *st, const uint8_t digest[VK_DIGEST_LEN], int64_t now,
+                         const char *address, int64_t interval);
+    /* Ends the user's session with this handle; VK_ENOTFOUND when the user has none by it. */
+    int (*session_end)(struct vk_store *st, const char *user_id, const char *handle);
+    /* Ends every session of the user except `keep`; *ended lists their handles (arena). */
+    int (*session_end_others)(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                              const uint8_t keep[VK_DIGEST_LEN], struct vk_handle_list *ended);
+    /* The user's live grants: not revoked, family not ended, and with an unused unexpired refresh
+     * token or an unexpired access token. Newest first, at most VK_STORE_ACCOUNT_GRANTS_MAX. */
+    int (*user_grants)(struct vk_store *st, struct vk_arena *a, const char *user_id, int64_t now,
+                       struct vk_user_grant_list *out);
+    /* The user's remembered consents, ordered by client. */
+    int (*consent_list)(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                        struct vk_consent_list *out);
+    /* Takes back what the user gave the client, in ONE transaction: revokes every grant of
+     * (user, client) as grant_revoke does, spends the codes not yet redeemed and forgets the
+     * consent. *n_grants counts the live grants revoked. VK_ENOTFOUND (nothing written) when
+     * the user had no grant, pending code or consent for the client. */
+    int (*user_client_revoke)(struct vk_store *st, const char *user_id, const char *client_id,
+                              int64_t now, int *n_grants);
+    /* A password change by the user: in ONE transaction, only if the stored hash is still
+     * `old_hash` (else VK_EEXIST: it changed meanwhile, nothing written), sets `new_hash`, and
+     * then does what user_set_password does (revokes every grant, spends pending codes, ends
+     * sessions) except that the session `keep` stays. *ended lists the ended sessions' handles. */
+    int (*user_change_password)(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                                const char *old_hash, const char *new_hash,
+                                const uint8_t keep[VK_DIGEST_LEN], int64_t now,
+                                struct vk_handle_list *ended);
+
     /* A server-wide secret kept in the store (e.g. the CSRF key), created on first use. */
     int (*secret_get_or_create)(struct vk_store *st, const char *name,
                                 uint8_t out[VK_DIGEST_LEN]);
@@ -361,6 +447,24 @@ int vk_store_refresh_rotate(struct vk_store *st, const uint8_t old_digest[VK_DIG
 int vk_store_secret_get_or_create(struct vk_store *st, const char *name,
                                   uint8_t out[VK_DIGEST_LEN]);
 int vk_store_health(struct vk_store *st, struct vk_store_health *out);
+/* The account page's operations (see the ops table). */
+int vk_store_session_list(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                          int64_t now, struct vk_session_list *out);
+int vk_store_session_touch(struct vk_store *st, const uint8_t digest[VK_DIGEST_LEN], int64_t now,
+                           const char *address, int64_t interval);
+int vk_store_session_end(struct vk_store *st, const char *user_id, const char *handle);
+int vk_store_session_end_others(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                                const uint8_t keep[VK_DIGEST_LEN], struct vk_handle_list *ended);
+int vk_store_user_grants(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                         int64_t now, struct vk_user_grant_list *out);
+int vk_store_consent_list(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                          struct vk_consent_list *out);
+int vk_store_user_client_revoke(struct vk_store *st, const char *user_id, const char *client_id,
+                                int64_t now, int *n_grants);
+int vk_store_user_change_password(struct vk_store *st, struct vk_arena *a, const char *user_id,
+                                  const char *old_hash, const char *new_hash,
+                                  const uint8_t keep[VK_DIGEST_LEN], int64_t now,
+                                  struct vk_handle_list *ended);
 
 /* The back end's name ("sqlite"), for messages. */
 const char *vk_store_name(const struct vk_store *st);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/crypto.h"
 #include "base/err.h"
@@ -19,7 +20,17 @@ static const char css[] =
     "body{margin:0;padding:2rem 1rem;background:Canvas;color:CanvasText}"
     "main{max-width:26rem;margin:0 auto;padding:1.5rem 2rem;border:1px solid #8886;"
     "border-radius:.5rem}"
+    "main.wide{max-width:42rem}"
     "h1{font-size:1.35rem;margin:0 0 1rem}"
+    "h2{font-size:1.1rem;margin:1.75rem 0 .5rem}"
+    "h3{font-size:1rem;margin:0 0 .25rem}"
+    "section.app,ul.sessions>li{border-top:1px solid #8884;padding:.75rem 0}"
+    "ul.sessions{list-style:none;padding:0}"
+    "form.inline{margin:.5rem 0 0}"
+    "button.danger{background:#c81e1e;border-color:#c81e1e}"
+    "footer{margin-top:1.5rem}"
+    ".status{padding:.55rem .8rem;border-radius:.3rem;border:1px solid #057a55;"
+    "background:#057a5520}"
     "p{margin:.5rem 0}"
     "ul{margin:.5rem 0 1rem;padding-left:1.25rem}"
     "li{margin:.25rem 0}"
@@ -77,7 +88,8 @@ static int page_end(struct page *pg)
     return pg->rc;
 }
 
-static void page_begin(struct page *pg, struct vk_buf *b, const char *title)
+static void page_begin_main(struct page *pg, struct vk_buf *b, const char *title,
+                            const char *main_tag)
 {
     pg->b = b;
     pg->mark = b->len;
@@ -88,9 +100,16 @@ static void page_begin(struct page *pg, struct vk_buf *b, const char *title)
     esc(pg, title);
     lit(pg, "</title>\n<style>");
     lit(pg, css);
-    lit(pg, "</style>\n</head>\n<body>\n<main>\n<h1>");
+    lit(pg, "</style>\n</head>\n<body>\n");
+    lit(pg, main_tag);
+    lit(pg, "\n<h1>");
     esc(pg, title);
     lit(pg, "</h1>\n");
+}
+
+static void page_begin(struct page *pg, struct vk_buf *b, const char *title)
+{
+    page_begin_main(pg, b, title, "<main>");
 }
 
 static void hidden_fields(struct page *pg, const struct vk_ui_field *hidden, size_t n)
@@ -301,6 +320,9 @@ int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_nam
              "<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>"
              "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny"
              "</button></div>\n</form>\n");
+    /* Where the user can take the access back later: a plain link, not a form. */
+    lit(&pg, "<footer class=\"note\"><a href=\"" VK_UI_ACCOUNT_PATH "\">Manage the applications "
+             "with access to your account</a></footer>\n");
     return page_end(&pg);
 }
 
@@ -323,6 +345,193 @@ int vk_ui_confirm(struct vk_buf *out, const char *action, const char *title, con
     lit(&pg, "<div class=\"actions\"><button type=\"submit\" name=\"confirm\" value=\"yes\">");
     esc(&pg, empty(button) ? "Continue" : button);
     lit(&pg, "</button></div>\n</form>\n");
+    return page_end(&pg);
+}
+
+/* A UTC time as "2025-01-31 14:05 UTC" (or "unknown" for 0 or a time gmtime cannot show). */
+static void when(struct page *pg, int64_t t)
+{
+    struct tm tm;
+    char buf[32];
+    time_t tt = (time_t)t;
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC",
+                                                            &tm) == 0) {
+        lit(pg, "unknown");
+        return;
+    }
+    lit(pg, buf);
+}
+
+/* <form method="post" action="..." class="inline"> with the CSRF field and op=`op`. */
+static void form_open(struct page *pg, const char *action, const char *csrf, const char *op)
+{
+    lit(pg, "<form method=\"post\" class=\"inline\" action=\"");
+    esc(pg, action);
+    lit(pg, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    esc(pg, csrf);
+    lit(pg, "\">\n<input type=\"hidden\" name=\"op\" value=\"");
+    esc(pg, op);
+    lit(pg, "\">\n");
+}
+
+static void account_app(struct page *pg, const char *action, const char *csrf,
+                        const struct vk_ui_app *app)
+{
+    size_t places = 0;
+    for (size_t i = 0; i < app->n_audiences; i++)
+        places += !empty(app->audiences[i]);
+    lit(pg, "<section class=\"app\" data-client=\"");
+    esc(pg, app->client_id);
+    lit(pg, "\">\n<h3>");
+    esc(pg, empty(app->name) ? "An application that was removed" : app->name);
+    lit(pg, "</h3>\n<p class=\"note\">");
+    lit(pg, app->self_registered ? "This application registered itself."
+                                 : "Registered by the administrator of this server.");
+    lit(pg, "</p>\n");
+    if (app->n_scopes > 0) {
+        lit(pg, "<p>It may:</p>\n<ul class=\"scopes\">\n");
+        for (size_t i = 0; i < app->n_scopes; i++) {
+            if (app->scopes[i] == NULL)
+                continue;
+            const char *words = vk_ui_scope_text(app->scopes[i]);
+            lit(pg, "<li>");
+            if (words != NULL) {
+                lit(pg, words);
+            } else {
+                lit(pg, "Use \xe2\x80\x9c");
+                esc(pg, app->scopes[i]);
+                lit(pg, "\xe2\x80\x9d");
+            }
+            lit(pg, "</li>\n");
+        }
+        lit(pg, "</ul>\n");
+    }
+    if (places > 0) {
+        lit(pg, "<p>Accepted by:</p>\n<ul class=\"audiences\">\n");
+        for (size_t i = 0; i < app->n_audiences; i++) {
+            if (empty(app->audiences[i]))
+                continue;
+            lit(pg, "<li>");
+            esc(pg, app->audiences[i]);
+            lit(pg, "</li>\n");
+        }
+        lit(pg, "</ul>\n");
+    }
+    lit(pg, "<p class=\"note\">");
+    if (app->authorized_at > 0) {
+        lit(pg, "Authorized ");
+        when(pg, app->authorized_at);
+        lit(pg, ". ");
+    }
+    if (app->last_used > 0) {
+        lit(pg, "Last used ");
+        when(pg, app->last_used);
+        lit(pg, ".");
+    } else {
+        lit(pg, "No access right now; your approval is remembered, so it may sign you in again "
+                "without asking.");
+    }
+    lit(pg, "</p>\n");
+    form_open(pg, action, csrf, "remove");
+    lit(pg, "<input type=\"hidden\" name=\"client\" value=\"");
+    esc(pg, app->client_id);
+    lit(pg, "\">\n<button type=\"submit\" class=\"danger\">Remove access</button>\n</form>\n"
+            "</section>\n");
+}
+
+static void account_session(struct page *pg, const char *action, const char *csrf,
+                            const struct vk_ui_session *se)
+{
+    lit(pg, se->current ? "<li class=\"current\" data-session=\"" : "<li data-session=\"");
+    esc(pg, se->handle);
+    lit(pg, "\">\n<strong>");
+    esc(pg, empty(se->description) ? "Unknown browser" : se->description);
+    lit(pg, "</strong>");
+    if (se->current)
+        lit(pg, " (this browser)");
+    lit(pg, "<br>\n<span class=\"note\">From ");
+    esc(pg, empty(se->address) ? "an unknown network" : se->address);
+    lit(pg, ". Signed in ");
+    when(pg, se->signed_in);
+    lit(pg, ", last seen ");
+    when(pg, se->last_seen);
+    lit(pg, ".</span>\n");
+    if (!se->current) {
+        form_open(pg, action, csrf, "signout");
+        lit(pg, "<input type=\"hidden\" name=\"session\" value=\"");
+        esc(pg, se->handle);
+        lit(pg, "\">\n<button type=\"submit\" class=\"secondary\">Sign out</button>\n</form>\n");
+    }
+    lit(pg, "</li>\n");
+}
+
+int vk_ui_account(struct vk_buf *out, const char *action, const struct vk_ui_account *acct)
+{
+    struct page pg;
+    size_t others = 0;
+    if (out == NULL || action == NULL || acct == NULL || (acct->apps == NULL && acct->n_apps > 0) ||
+        (acct->sessions == NULL && acct->n_sessions > 0))
+        return VK_EINVAL;
+    for (size_t i = 0; i < acct->n_apps; i++) {
+        if (acct->apps[i].scopes == NULL && acct->apps[i].n_scopes > 0)
+            return VK_EINVAL;
+        if (acct->apps[i].audiences == NULL && acct->apps[i].n_audiences > 0)
+            return VK_EINVAL;
+    }
+    for (size_t i = 0; i < acct->n_sessions; i++)
+        others += !acct->sessions[i].current;
+    page_begin_main(&pg, out, "Your account", "<main class=\"wide\">");
+    if (!empty(acct->username)) {
+        lit(&pg, "<p class=\"note\">Signed in as <strong>");
+        esc(&pg, acct->username);
+        lit(&pg, "</strong></p>\n");
+    }
+    if (!empty(acct->notice)) {
+        lit(&pg, "<p class=\"status\" role=\"status\">");
+        esc(&pg, acct->notice);
+        lit(&pg, "</p>\n");
+    }
+    if (!empty(acct->error)) {
+        lit(&pg, "<p class=\"alert\" role=\"alert\">");
+        esc(&pg, acct->error);
+        lit(&pg, "</p>\n");
+    }
+    lit(&pg, "<h2>Applications with access to your account</h2>\n");
+    if (acct->n_apps == 0)
+        lit(&pg, "<p class=\"note\">No application has access to your account.</p>\n");
+    for (size_t i = 0; i < acct->n_apps; i++)
+        account_app(&pg, action, acct->csrf, &acct->apps[i]);
+    lit(&pg, "<h2>Where you are signed in</h2>\n<ul class=\"sessions\">\n");
+    for (size_t i = 0; i < acct->n_sessions; i++)
+        account_session(&pg, action, acct->csrf, &acct->sessions[i]);
+    lit(&pg, "</ul>\n");
+    if (others > 0) {
+        form_open(&pg, action, acct->csrf, "signout_others");
+        lit(&pg, "<button type=\"submit\" class=\"secondary\">Sign out all other sessions"
+                 "</button>\n</form>\n");
+    }
+    lit(&pg, "<h2>Password</h2>\n");
+    if (acct->can_change_password) {
+        form_open(&pg, action, acct->csrf, "password");
+        lit(&pg, "<label for=\"current_password\">Current password</label>\n"
+                 "<input type=\"password\" id=\"current_password\" name=\"current_password\" "
+                 "autocomplete=\"current-password\" required>\n"
+                 "<label for=\"new_password\">New password</label>\n"
+                 "<input type=\"password\" id=\"new_password\" name=\"new_password\" "
+                 "autocomplete=\"new-password\" required>\n"
+                 "<label for=\"new_password2\">Repeat the new password</label>\n"
+                 "<input type=\"password\" id=\"new_password2\" name=\"new_password2\" "
+                 "autocomplete=\"new-password\" required>\n"
+                 "<p class=\"note\">Changing it signs you out everywhere else and takes back "
+                 "the access of every application; they can ask you to sign in again.</p>\n"
+                 "<div class=\"actions\"><button type=\"submit\">Change password</button></div>\n"
+                 "</form>\n");
+    } else {
+        lit(&pg, "<p>To change your password, <a class=\"reauth\" href=\"");
+        esc(&pg, empty(acct->reauth_url) ? action : acct->reauth_url);
+        lit(&pg, "\">sign in again</a> first.</p>\n");
+    }
+    lit(&pg, "<footer class=\"note\"><a href=\"/logout\">Sign out of this browser</a></footer>\n");
     return page_end(&pg);
 }
 

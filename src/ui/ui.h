@@ -16,7 +16,9 @@
 #ifndef VK_UI_UI_H
 #define VK_UI_UI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/str.h"
@@ -54,6 +56,59 @@ int vk_ui_consent(struct vk_buf *out, const char *action, const char *client_nam
                   const char *username, const char *const *scopes, size_t n_scopes,
                   const char *const *audiences, size_t n_audiences,
                   const struct vk_ui_field *hidden, size_t n_hidden);
+
+/* Where the account page lives: the consent page links to it in its footer. */
+#define VK_UI_ACCOUNT_PATH "/account"
+
+/* One application on the account page: a client with access to the account (a live grant) or
+ * with a remembered approval. */
+struct vk_ui_app {
+    const char *client_id;          /* the value the Remove access form posts (escaped) */
+    const char *name;               /* NULL or "": "An application that was removed" */
+    bool self_registered;           /* it registered itself (dynamic registration) */
+    const char *const *scopes;      /* granted, in words like the consent page */
+    size_t n_scopes;
+    const char *const *audiences;   /* where its tokens are accepted */
+    size_t n_audiences;
+    int64_t authorized_at;          /* 0: not shown */
+    int64_t last_used;              /* 0: no live access, only the remembered approval */
+};
+
+/* One browser session on the account page. */
+struct vk_ui_session {
+    const char *handle;             /* the value the Sign out form posts (escaped) */
+    const char *description;        /* "Firefox on Linux" */
+    const char *address;            /* "192.0.2.0/24" */
+    int64_t signed_in;
+    int64_t last_seen;
+    bool current;                   /* this browser: no Sign out button (the page links /logout) */
+};
+
+struct vk_ui_account {
+    const char *username;
+    const char *csrf;               /* put into every form as the hidden field "csrf" */
+    const char *notice;             /* what the last action did (role="status"), or NULL */
+    const char *error;              /* why the last action was refused (role="alert"), or NULL */
+    const struct vk_ui_app *apps;
+    size_t n_apps;
+    const struct vk_ui_session *sessions;
+    size_t n_sessions;
+    /* The password form is shown only after a recent sign-in; otherwise a link to `reauth_url`
+     * (the sign-in page) asks for one first. */
+    bool can_change_password;
+    const char *reauth_url;
+};
+
+/* The account page ("Your account"): the applications with access to the account, each in a
+ * <section class="app" data-client="ID"> with its scopes (ul.scopes), audiences (ul.audiences),
+ * when it was authorized and last used, and a form posting op=remove and client=ID ("Remove
+ * access"); the sessions (ul.sessions, one li per session, data-session="HANDLE", class="current"
+ * for this browser), a form op=signout session=HANDLE ("Sign out") for each other one and, when
+ * there are others, a form op=signout_others ("Sign out all other sessions"); the password form
+ * (op=password: current_password, new_password, new_password2) or the link to sign in again; and
+ * a link to /logout. Every form posts to `action` with the CSRF field. Times are shown in UTC.
+ * `action` and `acct` are required; the arrays may be NULL only with a count of 0. */
+int vk_ui_account(struct vk_buf *out, const char *action, const struct vk_ui_account *acct);
 
 /* An error page for the person at the browser (unknown client, redirect URI mismatch, ...): the
  * title and message, and nothing clickable. Say what happened, never echo a secret. */

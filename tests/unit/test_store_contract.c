@@ -620,6 +620,299 @@ static void csrf_secret_is_stable(void **state)
     assert_memory_equal(a, b, VK_DIGEST_LEN);
 }
 
+/* --- the account page: every operation stays with the user it names ------------------------- */
+
+static struct vk_session session_of(const char *user_id, const char *seed, const char *handle,
+                                    int64_t auth_time)
+{
+    struct vk_session se = {.user_id = user_id, .auth_time = auth_time,
+                            .expires_at = auth_time + 1000, .handle = handle,
+                            .user_agent = "Firefox on Linux", .address = "192.0.2.0/24"};
+    vk_sha256(seed, strlen(seed), se.digest);
+    return se;
+}
+
+static void account_sessions_are_listed_touched_and_ended_per_user(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_session_list sl;
+    struct vk_session out;
+    struct vk_handle_list ended;
+    add_user(st, "vk_u_a", "ann");
+    add_user(st, "vk_u_b", "ben");
+    struct vk_session a1 = session_of("vk_u_a", "a1", "h-a1", NOW);
+    struct vk_session a2 = session_of("vk_u_a", "a2", NULL, NOW + 1); /* the store makes one */
+    struct vk_session a3 = session_of("vk_u_a", "a3", "h-a3", NOW + 2);
+    struct vk_session b1 = session_of("vk_u_b", "b1", "h-b1", NOW);
+    assert_int_equal(vk_store_session_put(st, &a1), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &a2), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &a3), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &b1), VK_OK);
+    assert_int_equal(vk_store_session_list(st, &f->a, "vk_u_a", NOW, &sl), VK_OK);
+    assert_int_equal(sl.n, 3);
+    /* newest sign-in first, every field round-trips, last_seen starts at auth_time */
+    assert_string_equal(sl.v[0].handle, "h-a3");
+    assert_memory_equal(sl.v[0].digest, a3.digest, VK_DIGEST_LEN);
+    assert_string_equal(sl.v[0].user_agent, "Firefox on Linux");
+    assert_string_equal(sl.v[0].address, "192.0.2.0/24");
+    assert_int_equal(sl.v[0].last_seen, NOW + 2);
+    assert_int_equal(strlen(sl.v[1].handle), 32);
+    assert_string_not_equal(sl.v[1].handle, sl.v[2].handle);
+    const char *a2_handle = sl.v[1].handle;
+    /* expired sessions are not listed */
+    assert_int_equal(vk_store_session_list(st, &f->a, "vk_u_a", NOW + 1000, &sl), VK_OK);
+    assert_int_equal(sl.n, 2);
+    /* "last seen": written only once the interval has passed */
+    assert_int_equal(vk_store_session_touch(st, a1.digest, NOW + 100, "198.51.100.0/24", 300),
+                     VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, a1.digest, NOW, &out), VK_OK);
+    assert_int_equal(out.last_seen, NOW);
+    assert_string_equal(out.address, "192.0.2.0/24");
+    assert_int_equal(vk_store_session_touch(st, a1.digest, NOW + 300, "198.51.100.0/24", 300),
+                     VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, a1.digest, NOW, &out), VK_OK);
+    assert_int_equal(out.last_seen, NOW + 300);
+    assert_string_equal(out.address, "198.51.100.0/24");
+    assert_string_equal(out.handle, "h-a1");
+    /* another user's handle is not found, and that session lives on */
+    assert_int_equal(vk_store_session_end(st, "vk_u_a", "h-b1"), VK_ENOTFOUND);
+    assert_int_equal(vk_store_session_get(st, &f->a, b1.digest, NOW, &out), VK_OK);
+    assert_int_equal(vk_store_session_end(st, "vk_u_b", ""), VK_ENOTFOUND);
+    assert_int_equal(vk_store_session_end(st, "vk_u_a", a2_handle), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, a2.digest, NOW, &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_session_end(st, "vk_u_a", a2_handle), VK_ENOTFOUND);
+    /* all others: this user's only, the kept one stays */
+    assert_int_equal(vk_store_session_end_others(st, &f->a, "vk_u_a", a3.digest, &ended), VK_OK);
+    assert_int_equal(ended.n, 1);
+    assert_string_equal(ended.v[0], "h-a1");
+    assert_int_equal(vk_store_session_get(st, &f->a, a3.digest, NOW, &out), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, a1.digest, NOW, &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_session_get(st, &f->a, b1.digest, NOW, &out), VK_OK);
+    assert_int_equal(vk_store_session_end_others(st, &f->a, "vk_u_a", a3.digest, &ended), VK_OK);
+    assert_int_equal(ended.n, 0);
+}
+
+/* Starts a grant of (user, client) by redeeming a code; with a refresh token unless rt_seed is
+ * NULL; the access token's jti expires at access_exp. */
+static void start_grant(struct vk_store *st, const char *id, const char *user_id,
+                        const char *client_id, const char *rt_seed, int64_t access_exp)
+{
+    char seed[64];
+    struct vk_code c = {.client_id = client_id, .user_id = user_id,
+                        .redirect_uri = "https://a.example/cb", .code_challenge = "x",
+                        .scope = "openid email", .nonce = "", .resources = "", .session_id = "",
+                        .auth_time = NOW, .created_at = NOW, .expires_at = NOW + 60,
+                        .grant_id = id};
+    snprintf(seed, sizeof seed, "code-%s", id);
+    vk_sha256(seed, strlen(seed), c.digest);
+    assert_int_equal(vk_store_code_put(st, &c), VK_OK);
+    struct vk_grant g = grant(id);
+    g.user_id = user_id;
+    g.client_id = client_id;
+    g.scope = "openid email";
+    struct vk_refresh rt = {.grant_id = id, .created_at = NOW, .expires_at = NOW + 500};
+    if (rt_seed != NULL)
+        vk_sha256(rt_seed, strlen(rt_seed), rt.digest);
+    snprintf(seed, sizeof seed, "jti-%s", id);
+    assert_int_equal(vk_store_code_redeem(st, c.digest, NOW, &g, rt_seed != NULL ? &rt : NULL,
+                                          seed, access_exp),
+                     VK_OK);
+}
+
+static bool jti_revoked(struct vk_store *st, const char *grant_id)
+{
+    char jti[64];
+    bool revoked = false;
+    snprintf(jti, sizeof jti, "jti-%s", grant_id);
+    assert_int_equal(vk_store_token_is_revoked(st, jti, &revoked), VK_OK);
+    return revoked;
+}
+
+static void account_removal_takes_back_one_clients_access_of_one_user(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_err err = {{0}};
+    struct vk_user_grant_list gl;
+    struct vk_consent_list cl;
+    struct vk_grant gout;
+    struct vk_code cout;
+    const char *scope;
+    int n = -1;
+    add_user(st, "vk_u_a", "ann");
+    add_user(st, "vk_u_b", "ben");
+    struct vk_client c1 = client("vk_c_one");
+    c1.name = "One";
+    assert_int_equal(vk_store_client_put(st, &c1, &err), VK_OK);
+    start_grant(st, "g-a1", "vk_u_a", "vk_c_one", "rt-a1", NOW + 600);
+    start_grant(st, "g-a2", "vk_u_a", "vk_c_one", NULL, NOW + 600);    /* access token only */
+    start_grant(st, "g-a3", "vk_u_a", "vk_c_two", NULL, NOW - 1);      /* nothing usable left */
+    start_grant(st, "g-a4", "vk_u_a", "vk_c_two", "rt-a4", NOW + 600);
+    start_grant(st, "g-b1", "vk_u_b", "vk_c_one", "rt-b1", NOW + 600);
+    assert_int_equal(vk_store_grant_revoke(st, "g-a4", NOW), VK_OK);   /* revoked */
+    /* a rotation: "last used" moves */
+    struct vk_refresh next = {.grant_id = "g-a1", .created_at = NOW + 5, .expires_at = NOW + 500};
+    uint8_t old[VK_DIGEST_LEN];
+    vk_sha256("rt-a1", 5, old);
+    vk_sha256("rt-a1-2", 7, next.digest);
+    assert_int_equal(vk_store_refresh_rotate(st, old, NOW + 5, NULL, 0, 0, &next, "jti-a1-2",
+                                             NOW + 605),
+                     VK_OK);
+    assert_int_equal(vk_store_consent_put(st, "vk_u_a", "vk_c_one", "openid email", NOW), VK_OK);
+    assert_int_equal(vk_store_consent_put(st, "vk_u_a", "vk_c_three", "openid", NOW + 7), VK_OK);
+    assert_int_equal(vk_store_consent_put(st, "vk_u_b", "vk_c_one", "openid", NOW), VK_OK);
+    /* a code issued to ann for One and not yet redeemed, and one for another client */
+    uint8_t pending[VK_DIGEST_LEN], other[VK_DIGEST_LEN];
+    struct vk_code pc = {.client_id = "vk_c_one", .user_id = "vk_u_a",
+                         .redirect_uri = "https://a.example/cb", .code_challenge = "x",
+                         .scope = "openid", .nonce = "", .resources = "", .session_id = "",
+                         .auth_time = NOW, .created_at = NOW, .expires_at = NOW + 60,
+                         .grant_id = "g-a5"};
+    vk_sha256("pending", 7, pc.digest);
+    memcpy(pending, pc.digest, VK_DIGEST_LEN);
+    assert_int_equal(vk_store_code_put(st, &pc), VK_OK);
+    pc.client_id = "vk_c_three";
+    pc.grant_id = "g-a6";
+    vk_sha256("other", 5, pc.digest);
+    memcpy(other, pc.digest, VK_DIGEST_LEN);
+    assert_int_equal(vk_store_code_put(st, &pc), VK_OK);
+
+    /* the live grants: revoked and spent ones are not listed; the client's name is joined */
+    assert_int_equal(vk_store_user_grants(st, &f->a, "vk_u_a", NOW + 10, &gl), VK_OK);
+    assert_int_equal(gl.n, 2);
+    assert_string_equal(gl.v[0].id, "g-a1");
+    assert_string_equal(gl.v[0].client_name, "One");
+    assert_string_equal(gl.v[0].scope, "openid email");
+    assert_int_equal(gl.v[0].created_at, NOW);
+    assert_int_equal(gl.v[0].last_used, NOW + 5);
+    assert_string_equal(gl.v[1].id, "g-a2");
+    assert_int_equal(gl.v[1].last_used, NOW);
+    /* g-a2 is live only while its access token is */
+    assert_int_equal(vk_store_user_grants(st, &f->a, "vk_u_a", NOW + 700, &gl), VK_OK);
+    assert_int_equal(gl.n, 0); /* and g-a1's refresh tokens are past their expiry then */
+    assert_int_equal(vk_store_consent_list(st, &f->a, "vk_u_a", &cl), VK_OK);
+    assert_int_equal(cl.n, 2);
+    assert_string_equal(cl.v[0].client_id, "vk_c_one");
+    assert_string_equal(cl.v[0].client_name, "One");
+    assert_string_equal(cl.v[1].client_id, "vk_c_three");
+    assert_string_equal(cl.v[1].client_name, ""); /* not registered */
+    assert_int_equal(cl.v[1].created_at, NOW + 7);
+
+    /* another user's grant id, a client ben has nothing of: nothing found, nothing changed */
+    assert_int_equal(vk_store_user_client_revoke(st, "vk_u_a", "g-b1", NOW + 20, &n),
+                     VK_ENOTFOUND);
+    assert_int_equal(n, 0);
+    assert_int_equal(vk_store_user_client_revoke(st, "vk_u_b", "vk_c_three", NOW + 20, &n),
+                     VK_ENOTFOUND);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_a", "vk_c_three", &scope), VK_OK);
+
+    assert_int_equal(vk_store_user_client_revoke(st, "vk_u_a", "vk_c_one", NOW + 20, &n), VK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-a1", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, NOW + 20);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-a2", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, NOW + 20);
+    assert_true(jti_revoked(st, "g-a1"));
+    assert_true(jti_revoked(st, "g-a2"));
+    bool revoked = false;
+    assert_int_equal(vk_store_token_is_revoked(st, "jti-a1-2", &revoked), VK_OK);
+    assert_true(revoked);
+    struct vk_refresh r;
+    assert_int_equal(vk_store_refresh_get(st, &f->a, next.digest, &r), VK_OK);
+    assert_true(r.used_at != 0);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_a", "vk_c_one", &scope),
+                     VK_ENOTFOUND);
+    assert_int_equal(vk_store_code_get(st, &f->a, pending, &cout), VK_OK);
+    assert_int_equal(cout.used_at, NOW + 20);
+    /* ann's other clients and everything of ben's are untouched */
+    assert_int_equal(vk_store_code_get(st, &f->a, other, &cout), VK_OK);
+    assert_int_equal(cout.used_at, 0);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_a", "vk_c_three", &scope), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-b1", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, 0);
+    assert_false(jti_revoked(st, "g-b1"));
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_b", "vk_c_one", &scope), VK_OK);
+    assert_int_equal(vk_store_user_grants(st, &f->a, "vk_u_b", NOW + 20, &gl), VK_OK);
+    assert_int_equal(gl.n, 1);
+    /* done once: the second time there is nothing left */
+    assert_int_equal(vk_store_user_client_revoke(st, "vk_u_a", "vk_c_one", NOW + 21, &n),
+                     VK_ENOTFOUND);
+    /* an approval alone can be taken back */
+    assert_int_equal(vk_store_user_client_revoke(st, "vk_u_a", "vk_c_three", NOW + 22, &n),
+                     VK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(vk_store_consent_get(st, &f->a, "vk_u_a", "vk_c_three", &scope),
+                     VK_ENOTFOUND);
+}
+
+static void account_password_change_keeps_the_session_it_came_from(void **state)
+{
+    struct fx *f = *state;
+    struct vk_store *st = f->st;
+    struct vk_err err = {{0}};
+    struct vk_handle_list ended;
+    struct vk_session out;
+    struct vk_user u = {.id = "vk_u_p", .username = "pam", .password_hash = "old-hash",
+                        .claims = "{}", .created_at = NOW, .password_changed_at = NOW}, uout;
+    struct vk_grant gout;
+    struct vk_code cout;
+    assert_int_equal(vk_store_user_put(st, &u, &err), VK_OK);
+    add_user(st, "vk_u_q", "quin");
+    struct vk_session keep = session_of("vk_u_p", "p-keep", "h-keep", NOW);
+    struct vk_session gone = session_of("vk_u_p", "p-gone", "h-gone", NOW);
+    struct vk_session theirs = session_of("vk_u_q", "q-1", "h-q", NOW);
+    assert_int_equal(vk_store_session_put(st, &keep), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &gone), VK_OK);
+    assert_int_equal(vk_store_session_put(st, &theirs), VK_OK);
+    start_grant(st, "g-p1", "vk_u_p", "vk_c_one", "rt-p1", NOW + 600);
+    start_grant(st, "g-q1", "vk_u_q", "vk_c_one", "rt-q1", NOW + 600);
+    uint8_t pending[VK_DIGEST_LEN];
+    struct vk_code pc = {.client_id = "vk_c_one", .user_id = "vk_u_p",
+                         .redirect_uri = "https://a.example/cb", .code_challenge = "x",
+                         .scope = "openid", .nonce = "", .resources = "", .session_id = "",
+                         .auth_time = NOW, .created_at = NOW, .expires_at = NOW + 60,
+                         .grant_id = "g-p2"};
+    vk_sha256("p-pending", 9, pc.digest);
+    memcpy(pending, pc.digest, VK_DIGEST_LEN);
+    assert_int_equal(vk_store_code_put(st, &pc), VK_OK);
+    /* a stale hash (changed meanwhile): nothing is written */
+    assert_int_equal(vk_store_user_change_password(st, &f->a, "vk_u_p", "not-the-hash", "new-hash",
+                                                   keep.digest, NOW + 1, &ended),
+                     VK_EEXIST);
+    assert_int_equal(ended.n, 0);
+    assert_int_equal(vk_store_user_get(st, &f->a, VK_STR("vk_u_p"), &uout), VK_OK);
+    assert_string_equal(uout.password_hash, "old-hash");
+    assert_int_equal(vk_store_session_get(st, &f->a, gone.digest, NOW, &out), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-p1", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, 0);
+    /* another user's id with this user's hash: no such row */
+    assert_int_equal(vk_store_user_change_password(st, &f->a, "vk_u_q", "old-hash", "new-hash",
+                                                   keep.digest, NOW + 1, &ended),
+                     VK_EEXIST);
+    assert_int_equal(vk_store_user_change_password(st, &f->a, "vk_u_p", "old-hash", "new-hash",
+                                                   keep.digest, NOW + 2, &ended),
+                     VK_OK);
+    assert_int_equal(vk_store_user_get(st, &f->a, VK_STR("vk_u_p"), &uout), VK_OK);
+    assert_string_equal(uout.password_hash, "new-hash");
+    assert_int_equal(uout.password_changed_at, NOW + 2);
+    assert_int_equal(ended.n, 1);
+    assert_string_equal(ended.v[0], "h-gone");
+    assert_int_equal(vk_store_session_get(st, &f->a, keep.digest, NOW + 2, &out), VK_OK);
+    assert_int_equal(vk_store_session_get(st, &f->a, gone.digest, NOW + 2, &out), VK_ENOTFOUND);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-p1", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, NOW + 2);
+    assert_true(jti_revoked(st, "g-p1"));
+    assert_int_equal(vk_store_code_get(st, &f->a, pending, &cout), VK_OK);
+    assert_int_equal(cout.used_at, NOW + 2);
+    /* the other user: untouched */
+    assert_int_equal(vk_store_session_get(st, &f->a, theirs.digest, NOW + 2, &out), VK_OK);
+    assert_int_equal(vk_store_grant_get(st, &f->a, "g-q1", &gout), VK_OK);
+    assert_int_equal(gout.revoked_at, 0);
+    assert_int_equal(vk_store_user_get(st, &f->a, VK_STR("vk_u_q"), &uout), VK_OK);
+    assert_string_equal(uout.password_hash, "h");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +935,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(revocation_events_are_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(removing_a_client_removes_consents_to_it, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(account_sessions_are_listed_touched_and_ended_per_user,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(account_removal_takes_back_one_clients_access_of_one_user,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(account_password_change_keeps_the_session_it_came_from,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("store_contract", tests, NULL, NULL);
 }

@@ -313,6 +313,175 @@ static void required_arguments_are_checked(void **state)
     assert_int_equal(buf.len, 0);
 }
 
+static void consent_page_links_to_the_account_page(void **state)
+{
+    (void)state;
+    const char *const scopes[] = {"openid"};
+    buf.len = 0;
+    assert_int_equal(vk_ui_consent(&buf, "/consent", "App", "alice", scopes, 1, NULL, 0, NULL, 0),
+                     VK_OK);
+    assert_page_is_clean(buf.p);
+    /* a plain link in the footer, after (outside) the form */
+    const char *footer = strstr(buf.p, "<footer class=\"note\"><a href=\"/account\">");
+    assert_non_null(footer);
+    assert_true(footer > strstr(buf.p, "</form>"));
+}
+
+/* Counts non-overlapping occurrences of needle in hay. */
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+#define T0 1800000000 /* 2027-01-15 08:00 UTC */
+
+static void account_page_has_one_form_per_action_each_with_the_csrf_token(void **state)
+{
+    (void)state;
+    const char *const scopes[] = {"openid", "email", "read:files"};
+    const char *const auds[] = {"urn:example:photos"};
+    const struct vk_ui_app apps[] = {
+        {.client_id = "vk_c_one", .name = "Photo Printer", .scopes = scopes, .n_scopes = 3,
+         .audiences = auds, .n_audiences = 1, .authorized_at = T0, .last_used = T0 + 3600},
+        {.client_id = "vk_c_two", .name = NULL, .self_registered = true, .scopes = scopes,
+         .n_scopes = 1, .authorized_at = T0},
+    };
+    const struct vk_ui_session sessions[] = {
+        {.handle = "h-this", .description = "Firefox on Linux", .address = "192.0.2.0/24",
+         .signed_in = T0, .last_seen = T0 + 3600, .current = true},
+        {.handle = "h-other", .description = "Chrome on Android", .address = "2001:db8:1::/48",
+         .signed_in = T0, .last_seen = T0},
+    };
+    const struct vk_ui_account acct = {
+        .username = "alice", .csrf = "tok_1", .notice = "Done.", .apps = apps, .n_apps = 2,
+        .sessions = sessions, .n_sessions = 2, .can_change_password = true,
+        .reauth_url = "/account?signin=1"};
+    buf.len = 0;
+    assert_int_equal(vk_ui_account(&buf, "/account", &acct), VK_OK);
+    const char *p = buf.p;
+    assert_page_is_clean(p);
+    assert_non_null(strstr(p, "<title>Your account</title>"));
+    assert_non_null(strstr(p, "Signed in as <strong>alice</strong>"));
+    assert_non_null(strstr(p, "<p class=\"status\" role=\"status\">Done.</p>"));
+    assert_null(strstr(p, "role=\"alert\""));
+    /* two Remove access, one Sign out (not for this browser), all others, the password */
+    assert_int_equal(count(p, "<form "), 5);
+    assert_int_equal(count(p, "<form method=\"post\" class=\"inline\" action=\"/account\">\n"
+                              "<input type=\"hidden\" name=\"csrf\" value=\"tok_1\">\n"),
+                     5);
+    assert_int_equal(count(p, "name=\"op\" value=\"remove\""), 2);
+    assert_int_equal(count(p, "name=\"op\" value=\"signout\""), 1);
+    assert_int_equal(count(p, "name=\"op\" value=\"signout_others\""), 1);
+    assert_int_equal(count(p, "name=\"op\" value=\"password\""), 1);
+    /* the applications */
+    const char *one = strstr(p, "<section class=\"app\" data-client=\"vk_c_one\">");
+    const char *two = strstr(p, "<section class=\"app\" data-client=\"vk_c_two\">");
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_non_null(strstr(one, "<h3>Photo Printer</h3>"));
+    assert_non_null(strstr(one, "Registered by the administrator of this server."));
+    assert_non_null(strstr(one, "<li>Confirm your identity</li>"));
+    assert_non_null(strstr(one, "<li>Use \xe2\x80\x9cread:files\xe2\x80\x9d</li>"));
+    assert_non_null(strstr(one, "<ul class=\"audiences\">\n<li>urn:example:photos</li>"));
+    assert_non_null(
+        strstr(one, "Authorized 2027-01-15 08:00 UTC. Last used 2027-01-15 09:00 UTC."));
+    assert_non_null(strstr(one, "<input type=\"hidden\" name=\"client\" value=\"vk_c_one\">"));
+    assert_non_null(strstr(two, "<h3>An application that was removed</h3>"));
+    assert_non_null(strstr(two, "This application registered itself."));
+    assert_non_null(strstr(two, "your approval is remembered"));
+    assert_non_null(strstr(two, "<input type=\"hidden\" name=\"client\" value=\"vk_c_two\">"));
+    /* the sessions: this browser is marked and has no Sign out of its own */
+    const char *this = strstr(p, "<li class=\"current\" data-session=\"h-this\">");
+    const char *other = strstr(p, "<li data-session=\"h-other\">");
+    assert_non_null(this);
+    assert_non_null(other);
+    assert_true(this < other);
+    assert_non_null(strstr(this, "<strong>Firefox on Linux</strong> (this browser)"));
+    assert_true(strstr(this, "<form") > other);
+    assert_non_null(strstr(other, "From 2001:db8:1::/48. Signed in 2027-01-15 08:00 UTC, last "
+                                  "seen 2027-01-15 08:00 UTC."));
+    assert_non_null(strstr(other, "<input type=\"hidden\" name=\"session\" value=\"h-other\">"));
+    assert_null(strstr(p, "value=\"h-this\">"));
+    /* the password form */
+    assert_non_null(strstr(p, "name=\"current_password\" autocomplete=\"current-password\""));
+    assert_non_null(strstr(p, "name=\"new_password\" autocomplete=\"new-password\""));
+    assert_non_null(strstr(p, "name=\"new_password2\" autocomplete=\"new-password\""));
+    assert_null(strstr(p, "signin=1"));
+    assert_non_null(strstr(p, "<a href=\"/logout\">"));
+}
+
+static void account_page_asks_for_a_fresh_sign_in_before_the_password_form(void **state)
+{
+    (void)state;
+    const struct vk_ui_session sessions[] = {
+        {.handle = "h", .description = "", .address = NULL, .current = true}};
+    const struct vk_ui_account acct = {.username = "alice", .csrf = "tok_1", .error = "No.",
+                                       .sessions = sessions, .n_sessions = 1,
+                                       .can_change_password = false,
+                                       .reauth_url = "/account?signin=1"};
+    buf.len = 0;
+    assert_int_equal(vk_ui_account(&buf, "/account", &acct), VK_OK);
+    assert_page_is_clean(buf.p);
+    assert_null(strstr(buf.p, "current_password"));
+    assert_null(strstr(buf.p, "value=\"password\""));
+    assert_non_null(
+        strstr(buf.p, "<a class=\"reauth\" href=\"/account?signin=1\">sign in again</a>"));
+    assert_non_null(strstr(buf.p, "<p class=\"alert\" role=\"alert\">No.</p>"));
+    assert_non_null(strstr(buf.p, "No application has access to your account."));
+    /* only this browser: no form to sign the others out, and unknown values say so */
+    assert_int_equal(count(buf.p, "<form "), 0);
+    assert_non_null(strstr(buf.p, "<strong>Unknown browser</strong>"));
+    assert_non_null(strstr(buf.p, "From an unknown network. Signed in unknown"));
+}
+
+static void account_page_escapes_every_value(void **state)
+{
+    (void)state;
+    const char *const scopes[] = {HOSTILE};
+    const char *const auds[] = {HOSTILE};
+    const struct vk_ui_app apps[] = {{.client_id = HOSTILE, .name = HOSTILE, .scopes = scopes,
+                                      .n_scopes = 1, .audiences = auds, .n_audiences = 1}};
+    const struct vk_ui_session sessions[] = {
+        {.handle = HOSTILE, .description = HOSTILE, .address = HOSTILE}};
+    const struct vk_ui_account acct = {.username = HOSTILE, .csrf = HOSTILE, .notice = HOSTILE,
+                                       .error = HOSTILE, .apps = apps, .n_apps = 1,
+                                       .sessions = sessions, .n_sessions = 1,
+                                       .reauth_url = HOSTILE};
+    buf.len = 0;
+    assert_int_equal(vk_ui_account(&buf, "/account", &acct), VK_OK);
+    assert_page_is_clean(buf.p);
+    assert_hostile_never_raw(buf.p);
+    assert_non_null(strstr(buf.p, "data-client=\"" HOSTILE_ESCAPED "\""));
+    assert_non_null(strstr(buf.p, "name=\"client\" value=\"" HOSTILE_ESCAPED "\""));
+    assert_non_null(strstr(buf.p, "name=\"session\" value=\"" HOSTILE_ESCAPED "\""));
+    assert_non_null(strstr(buf.p, "name=\"csrf\" value=\"" HOSTILE_ESCAPED "\""));
+    assert_non_null(strstr(buf.p, "href=\"" HOSTILE_ESCAPED "\""));
+}
+
+static void account_page_checks_its_arguments(void **state)
+{
+    (void)state;
+    const struct vk_ui_account acct = {.n_apps = 1};
+    const struct vk_ui_app app = {.client_id = "c", .n_scopes = 1};
+    const struct vk_ui_account bad_app = {.apps = &app, .n_apps = 1};
+    const struct vk_ui_account ok = {0};
+    buf.len = 0;
+    assert_int_equal(vk_ui_account(&buf, NULL, &ok), VK_EINVAL);
+    assert_int_equal(vk_ui_account(&buf, "/account", NULL), VK_EINVAL);
+    assert_int_equal(vk_ui_account(&buf, "/account", &acct), VK_EINVAL);
+    assert_int_equal(vk_ui_account(&buf, "/account", &bad_app), VK_EINVAL);
+    assert_int_equal(buf.len, 0);
+    /* at the cap, nothing half-written is left */
+    struct vk_buf small;
+    vk_buf_init(&small, 256);
+    assert_int_equal(vk_ui_account(&small, "/account", &ok), VK_ETOOBIG);
+    assert_int_equal(small.len, 0);
+    vk_buf_clear(&small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +497,11 @@ int main(void)
         cmocka_unit_test(error_and_message_pages_escape_and_link_nowhere),
         cmocka_unit_test(scope_words),
         cmocka_unit_test(required_arguments_are_checked),
+        cmocka_unit_test(consent_page_links_to_the_account_page),
+        cmocka_unit_test(account_page_has_one_form_per_action_each_with_the_csrf_token),
+        cmocka_unit_test(account_page_asks_for_a_fresh_sign_in_before_the_password_form),
+        cmocka_unit_test(account_page_escapes_every_value),
+        cmocka_unit_test(account_page_checks_its_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
