@@ -35,6 +35,10 @@ describe('discovery and oauth4webapi flows', { timeout: 30000 }, () => {
     assert.equal(meta.jwks_uri, `${server.issuer}/jwks.json`);
     assert.equal(meta.introspection_endpoint, `${server.issuer}/introspect`);
     assert.equal(meta.revocation_endpoint, `${server.issuer}/revoke`);
+    // draft-emelia-oauth-authorization-management-uri: where users take access back (issue 13)
+    assert.equal(meta.authorization_management_uri, `${server.issuer}/account`);
+    const oidc = await (await fetch(`${server.url}/.well-known/openid-configuration`)).json();
+    assert.equal(oidc.authorization_management_uri, `${server.issuer}/account`);
     assert.ok(Array.isArray(meta.grant_types_supported), 'grant_types_supported');
     assert.ok(meta.grant_types_supported.includes('client_credentials'));
     for (const g of ['password', 'implicit']) assert.ok(!meta.grant_types_supported.includes(g), `no ${g} grant`);
