@@ -305,6 +305,7 @@ describe('a full disk', { timeout: 60000 }, () => {
 
   it('shows on /healthz and in the error log, and /authorize redirects with temporarily_unavailable', async () => {
     const cookie = await signIn(server, web, 'alice');
+    await signIn(server, web, 'alice'); // a second session, for the account page below
     assert.deepEqual(await health(), { status: 200, json: { status: 'ok', store: { reads: 'ok', writes: 'ok' } } });
 
     fs.writeFileSync(flag, '');
@@ -344,6 +345,26 @@ describe('a full disk', { timeout: 60000 }, () => {
       assert.equal(l.origin + l.pathname, REDIRECT);
       assert.equal(l.searchParams.get('error'), 'temporarily_unavailable');
       assert.equal(l.searchParams.get('state'), state);
+    }
+    // The account page reads without writing; a change it cannot write is an HTML page that says
+    // nothing was changed, not a bare JSON 503 (issue 13).
+    {
+      const page = await fetch(`${server.url}/account`, { headers: { cookie } });
+      const html = await page.text();
+      assert.equal(page.status, 200, 'the account page needs no write');
+      assert.match(html, /<li data-session="[0-9a-f]{32}">/, 'the other session is listed');
+      const { csrf } = hiddenFields(html);
+      const res = await fetch(`${server.url}/account`, {
+        method: 'POST', redirect: 'manual',
+        headers: { 'content-type': FORM, cookie },
+        body: new URLSearchParams({ csrf, op: 'signout_others' }),
+      });
+      const body = await res.text();
+      assert.equal(res.status, 503, `sign out others with a failing store: ${body.slice(0, 300)}`);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/html\b/);
+      assert.match(body, /Nothing was changed/);
+      assert.equal(res.headers.get('location'), null);
+      assert.equal(res.headers.getSetCookie().length, 0);
     }
     // A validation error is still the client's error, not ours.
     const bad = await fetch(authorizeUrl(server, web, challenge, { response_type: 'token' }), { redirect: 'manual', headers: { cookie } });
