@@ -1,5 +1,5 @@
 /* X.509 certificates for mutual-TLS OAuth (RFC 8705), on libcrypto: the x5t#S256 thumbprint
- * (§3.1), PEM decoding (a certificate forwarded by a reverse proxy), verification against the
+ * (§3.1), verification against the
  * configured client CAs (§2.1), validity periods, the subject DN and subjectAltName values a
  * client registers for tls_client_auth (§2.1.2), and the certificates of a JWK Set's x5c for
  * self_signed_tls_client_auth (§2.2).
@@ -23,12 +23,6 @@
 
 /* RFC 8705 §3.1: base64url(SHA-256(DER)) into out (VK_X5T_LEN + NUL). */
 void vk_x509_thumbprint(vk_str der, char out[VK_X5T_LEN + 1]);
-
-/* Decodes the first "-----BEGIN CERTIFICATE-----" block of `pem` into DER in the arena. Line
- * breaks may be missing or replaced by spaces (as some proxies forward them); anything but
- * base64 and white space between the markers is refused. VK_EINVAL, VK_ETOOBIG (over
- * VK_MAX_CERT_LEN), VK_ENOMEM. The certificate itself is not parsed here. */
-int vk_x509_pem_decode(struct vk_arena *a, vk_str pem, vk_str *der);
 
 /* The trusted CAs for tls_client_auth. */
 struct vk_x509_ca;

@@ -4,6 +4,7 @@
 
 #include "base/ip.h"
 #include "base/log.h"
+#include "base/pem.h"
 #include "http/form.h"
 #include "http/headers.h"
 
@@ -179,42 +180,6 @@ const char *vk_oauth_default_audience(const struct vk_app *app)
     return app->cfg->audience[0] != '\0' ? app->cfg->audience : app->issuer;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decoding of a forwarded certificate (nginx's $ssl_client_escaped_cert): %XX only.
- * '+' is a base64 character here, not a space. */
-static int pct_decode(struct vk_arena *a, vk_str in, vk_str *out)
-{
-    char *p = vk_arena_alloc(a, in.len + 1);
-    size_t n = 0;
-    if (p == NULL)
-        return VK_ENOMEM;
-    for (size_t i = 0; i < in.len; i++) {
-        if (in.p[i] != '%') {
-            p[n++] = in.p[i];
-            continue;
-        }
-        int h = i + 2 < in.len ? hexval(in.p[i + 1]) : -1;
-        int l = i + 2 < in.len ? hexval(in.p[i + 2]) : -1;
-        if (h < 0 || l < 0)
-            return VK_EINVAL;
-        p[n++] = (char)(h * 16 + l);
-        i += 2;
-    }
-    p[n] = '\0';
-    *out = (vk_str){p, n};
-    return VK_OK;
-}
-
 int vk_oauth_client_cert(const struct vk_app *app, const struct vk_request *rq,
                          struct vk_client_cert *out, struct vk_oauth_err *oe)
 {
@@ -224,15 +189,13 @@ int vk_oauth_client_cert(const struct vk_app *app, const struct vk_request *rq,
         /* RFC 9700 §4.13: believed only from the proxy, which must overwrite it on every
          * request (docs/security.md shows the nginx configuration). A repeated header means the
          * proxy passed one through from its client: refused rather than guessed at. */
-        vk_str v, pem;
+        vk_str v;
         if (vk_request_header_count(rq, hdr) > 1)
             return vk_oauth_fail(oe, 400, "invalid_request",
                                  "repeated client certificate header");
         if (!vk_request_header(rq, hdr, &v) || v.len == 0)
             return VK_OK; /* the proxy's client presented none */
-        int rc = pct_decode(rq->arena, v, &pem);
-        if (rc == VK_OK)
-            rc = vk_x509_pem_decode(rq->arena, pem, &out->der);
+        int rc = vk_pem_cert_from_header(rq->arena, v, &out->der);
         if (rc == VK_ENOMEM)
             return rc;
         if (rc != VK_OK) {

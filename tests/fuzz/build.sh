@@ -18,7 +18,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$ROOT"
 
-ALL_TARGETS=(form basic jws jwks uri dpop revfeed)
+ALL_TARGETS=(form basic jws jwks uri dpop revfeed certheader)
 CC="${FUZZ_CC:-clang}"
 SAN_COMMON="-fno-sanitize-recover=all -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs libmicrohttpd libcrypto jansson sqlite3 libcurl inih) -largon2 -lpthread"

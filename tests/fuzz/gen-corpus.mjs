@@ -452,4 +452,28 @@ const claims = { iss: ISS, sub: 'client-1', client_id: 'client-1', aud: 'https:/
     ['url-bad-pct', 'https://h/%zz'], ['url-dotdot-top', 'https://h/../../x'], ['url-query-only', 'https://h?x#y']]) s(n, u);
 }
 
+// ---------- certheader: client certificates forwarded by a proxy (base/pem.c, jose/x509.c) ----------
+{
+  const s = (n, c) => seed('certheader', n, c);
+  const vec = (f) => fs.readFileSync(path.join(HERE, '..', 'vectors', 'x509', f), 'latin1');
+  for (const f of ['client.pem', 'client_inter.pem', 'escaped.pem', 'self.pem', 'server_only.pem']) {
+    const pem = vec(f);
+    const base = f.replace(/\.pem$/, '');
+    s(`${base}-escaped`, encodeURIComponent(pem)); // nginx $ssl_client_escaped_cert
+    s(`${base}-flat`, pem.trim().replace(/\n/g, ' ')); // older $ssl_client_cert style
+    s(`${base}-pem`, pem);
+  }
+  const pem = vec('client.pem');
+  s('truncated', encodeURIComponent(pem.slice(0, pem.length / 2)));
+  s('no-end-marker', pem.replace('-----END CERTIFICATE-----', ''));
+  s('bad-pct', `${encodeURIComponent(pem).slice(0, 40)}%G1`);
+  s('pct-at-end', `${encodeURIComponent(pem)}%4`);
+  s('junk-inside', pem.replace(/\n(M)/, '\n*$1'));
+  s('plus-kept', pem.replace(/\n/g, '%0A'));
+  s('two-certs', pem + vec('self.pem'));
+  s('empty', '');
+  s('garbage', 'not a certificate at all');
+  s('der-not-cert', `-----BEGIN CERTIFICATE-----\n${Buffer.from('not DER').toString('base64')}\n-----END CERTIFICATE-----\n`);
+}
+
 for (const [t, n] of Object.entries(written)) console.log(`corpus/${t}: ${n} seeds`);

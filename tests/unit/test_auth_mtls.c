@@ -13,6 +13,7 @@
 #include "auth/auth.h"
 #include "base/file.h"
 #include "base/limits.h"
+#include "base/pem.h"
 
 #define NOW   1796169600LL /* 2026-12-02 */
 #define LATER 2082758400LL /* 2036-01-01: the client certificates have expired */
@@ -34,7 +35,7 @@ static struct vk_client_cert cert_of(const char *name)
     size_t n;
     char *pem = read_vec(name, &n);
     struct vk_client_cert c = {VK_STR_NULL, NULL, 0};
-    assert_int_equal(vk_x509_pem_decode(&arena, (vk_str){pem, n}, &c.der), VK_OK);
+    assert_int_equal(vk_pem_cert_decode(&arena, (vk_str){pem, n}, &c.der), VK_OK);
     vk_file_free(pem, n);
     return c;
 }

@@ -22,6 +22,7 @@
 #include "base/crypto.h"
 #include "base/file.h"
 #include "base/limits.h"
+#include "base/pem.h"
 #include "jose/x509.h"
 
 #define NOW     1796169600LL /* 2026-12-02T00:00:00Z: every vector is valid */
@@ -44,7 +45,7 @@ static vk_str der_of(struct vk_arena *a, const char *name)
     size_t n;
     char *pem = read_vec(name, &n);
     vk_str der;
-    assert_int_equal(vk_x509_pem_decode(a, (vk_str){pem, n}, &der), VK_OK);
+    assert_int_equal(vk_pem_cert_decode(a, (vk_str){pem, n}, &der), VK_OK);
     vk_file_free(pem, n);
     return der;
 }
@@ -87,16 +88,16 @@ static void pem_decode_takes_what_proxies_send(void **state)
     for (char *p = flat; *p != '\0'; p++)
         if (*p == '\n')
             *p = ' ';
-    assert_int_equal(vk_x509_pem_decode(&a, vk_str_c(flat), &got), VK_OK);
+    assert_int_equal(vk_pem_cert_decode(&a, vk_str_c(flat), &got), VK_OK);
     assert_int_equal(got.len, want.len);
     assert_memory_equal(got.p, want.p, want.len);
     /* no markers, a missing end, junk inside: refused */
-    assert_int_equal(vk_x509_pem_decode(&a, VK_STR("MIIB"), &got), VK_EINVAL);
+    assert_int_equal(vk_pem_cert_decode(&a, VK_STR("MIIB"), &got), VK_EINVAL);
     char *cut = vk_arena_strdup(&a, (vk_str){pem, n / 2});
-    assert_int_equal(vk_x509_pem_decode(&a, vk_str_c(cut), &got), VK_EINVAL);
+    assert_int_equal(vk_pem_cert_decode(&a, vk_str_c(cut), &got), VK_EINVAL);
     char *junk = vk_arena_strdup(&a, (vk_str){pem, n});
     junk[40] = '%';
-    assert_int_equal(vk_x509_pem_decode(&a, vk_str_c(junk), &got), VK_EINVAL);
+    assert_int_equal(vk_pem_cert_decode(&a, vk_str_c(junk), &got), VK_EINVAL);
     vk_file_free(pem, n);
     vk_arena_clear(&a);
 }

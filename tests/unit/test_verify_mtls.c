@@ -5,6 +5,7 @@
 
 #include "base/crypto.h"
 #include "base/file.h"
+#include "base/pem.h"
 #include "jose/x509.h"
 
 static struct vk_arena arena;
@@ -19,7 +20,7 @@ static vk_str der(const char *name)
     snprintf(path, sizeof path, "%s/tests/vectors/x509/%s", VK_SOURCE_DIR, name);
     if (vk_file_read(path, VK_MAX_PEM_FILE, &pem, &n, &err) != VK_OK)
         fail_msg("%s", err.msg);
-    assert_int_equal(vk_x509_pem_decode(&arena, (vk_str){pem, n}, &out), VK_OK);
+    assert_int_equal(vk_pem_cert_decode(&arena, (vk_str){pem, n}, &out), VK_OK);
     vk_file_free(pem, n);
     return out;
 }
